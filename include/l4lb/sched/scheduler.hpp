@@ -1,0 +1,31 @@
+// The scheduler concept: a policy is a plain type with a name, a control-plane rebuild and a
+// data-plane pick that never allocates. Policies that keep per-server structures ordered by load
+// (the O(log n) least-connection family) are told when a server's counters change.
+#pragma once
+
+#include <concepts>
+#include <span>
+#include <string_view>
+
+#include "l4lb/sched/real_server.hpp"
+
+namespace l4lb::sched {
+
+/// A scheduling policy.
+/// - `S::name`: ipvsadm's `-s` name ("rr", "wlc", "mh", ...) or ours.
+/// - `rebuild(dests, change)`: control plane, after the service was created or a real server
+///   added, removed or edited; may allocate. (IPVS's init_service / add_dest / del_dest /
+///   upd_dest; a policy without a given hook in IPVS ignores that kind of change.)
+/// - `pick(dests, ctx)`: data plane; returns an index into dests or no_dest; noexcept, no
+///   allocation. Policies with cursors (rr, wrr) advance them here, hence non-const.
+/// - `counts_changed(dests, id)`: data plane; dests[id]'s counters or overload flag changed.
+template <class S>
+concept scheduler = requires(S s, std::span<const real_server> dests, const pick_context& ctx,
+                             dest_id id, dest_change change) {
+  { S::name } -> std::convertible_to<std::string_view>;
+  s.rebuild(dests, change);
+  { s.pick(dests, ctx) } noexcept -> std::same_as<dest_id>;
+  { s.counts_changed(dests, id) } noexcept;
+};
+
+}  // namespace l4lb::sched
