@@ -260,7 +260,7 @@ struct ipv6_address {
       std::uint16_t v = group(g);
       bool started = false;
       for (int shift = 12; shift >= 0; shift -= 4) {
-        unsigned nib = (v >> shift) & 0xFu;
+        unsigned nib = (static_cast<unsigned>(v) >> shift) & 0xFu;
         if (nib != 0 || started || shift == 0) {
           out.push_back(hex[nib]);
           started = true;
