@@ -3,7 +3,22 @@
 
 #include "l4lb/version.hpp"
 #include "l4lb/expected.hpp"
+
+// wire: addresses, flow keys, header views, the parser, checksums
 #include "l4lb/wire/address.hpp"
+#include "l4lb/wire/checksum.hpp"
+#include "l4lb/wire/drop_reason.hpp"
+#include "l4lb/wire/ethernet.hpp"
 #include "l4lb/wire/flow_key.hpp"
 #include "l4lb/wire/hash.hpp"
+#include "l4lb/wire/icmp.hpp"
+#include "l4lb/wire/ipv4.hpp"
+#include "l4lb/wire/ipv6.hpp"
+#include "l4lb/wire/packet.hpp"
+#include "l4lb/wire/parse.hpp"
+#include "l4lb/wire/tcp.hpp"
+#include "l4lb/wire/udp.hpp"
+#include "l4lb/wire/vlan.hpp"
+
+// io: pcap files in memory
 #include "l4lb/io/pcap_file.hpp"

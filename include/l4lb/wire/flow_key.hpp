@@ -9,7 +9,6 @@
 #include <cstring>
 #include <functional>
 #include <string>
-#include <tuple>
 #include <utility>
 
 #include "l4lb/wire/address.hpp"
@@ -84,10 +83,24 @@ struct flow_key {
     return detail::fold_multiply(h ^ meta, detail::hash_k1 ^ detail::hash_k2);
   }
 
-  /// Same value for a flow and its reverse: the endpoints are put in a canonical order first.
+  /// Same value for a flow and its reverse: the two endpoints are put in a canonical order
+  /// (compared as integers, which is cheap; any fixed order works) before mixing.
   [[nodiscard]] std::uint64_t symmetric_hash(std::uint64_t seed = 0) const noexcept {
-    const bool swap = std::tie(src_addr, src_port) > std::tie(dst_addr, dst_port);
-    return swap ? reversed().hash(seed) : hash(seed);
+    using detail::load_u64;
+    std::uint64_t a0 = load_u64(src_addr.data()), a1 = load_u64(src_addr.data() + 8);
+    std::uint64_t b0 = load_u64(dst_addr.data()), b1 = load_u64(dst_addr.data() + 8);
+    std::uint64_t pa = src_port, pb = dst_port;
+    if (a0 > b0 || (a0 == b0 && (a1 > b1 || (a1 == b1 && pa > pb)))) {
+      std::swap(a0, b0);
+      std::swap(a1, b1);
+      std::swap(pa, pb);
+    }
+    std::uint64_t h = detail::fold_multiply(a0 ^ seed ^ detail::hash_k0, b0 ^ detail::hash_k1);
+    if (family == ip_family::v6)
+      h = detail::fold_multiply(a1 ^ h ^ detail::hash_k2, b1 ^ detail::hash_k0);
+    const std::uint64_t meta = (pa << 32) | (pb << 16) | (std::uint64_t{protocol} << 8) |
+                               static_cast<std::uint64_t>(family);
+    return detail::fold_multiply(h ^ meta, detail::hash_k1 ^ detail::hash_k2);
   }
 
   [[nodiscard]] std::string to_string() const {

@@ -1,0 +1,231 @@
+// wire::parse(): one pass over an Ethernet frame (or, with parse_ip(), a bare IP packet) that
+// checks every header it uses and returns a packet_view, or the named reason to drop the frame.
+// Never reads outside the span, never allocates, never throws. Frames that are fine but carry no
+// IP come back as drop_reason::not_ip: pass them to the host stack, do not count them as drops.
+#pragma once
+
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <ranges>
+#include <span>
+#include <type_traits>
+
+#include "l4lb/expected.hpp"
+#include "l4lb/wire/detail/byte_access.hpp"
+#include "l4lb/wire/drop_reason.hpp"
+#include "l4lb/wire/ethernet.hpp"
+#include "l4lb/wire/flow_key.hpp"
+#include "l4lb/wire/icmp.hpp"
+#include "l4lb/wire/ipv4.hpp"
+#include "l4lb/wire/ipv6.hpp"
+#include "l4lb/wire/packet.hpp"
+#include "l4lb/wire/tcp.hpp"
+#include "l4lb/wire/udp.hpp"
+#include "l4lb/wire/vlan.hpp"
+
+namespace l4lb::wire {
+
+/// Opt-in checks beyond what parse() needs for safe offsets. Both default off: NICs verify the
+/// IPv4 header checksum, and option contents do not change where headers are.
+struct parse_options {
+  bool verify_ipv4_checksum = false;  ///< drop_reason::bad_ipv4_header_checksum
+  bool check_options = false;         ///< bad_ipv4_option / bad_tcp_option (lengths only)
+};
+
+/// SCTP common header (RFC 9260 section 3.1): ports, verification tag, CRC32c.
+inline constexpr std::size_t sctp_common_header_len = 12;
+
+namespace detail {
+
+struct packet_parser {
+  using facts = packet_facts;
+
+  /// Fills `f` for `frame`; returns drop_reason::none on success.
+  static drop_reason run(std::span<const std::byte> frame, bool ethernet, const parse_options& opt,
+                         facts& f) noexcept {
+    if (frame.size() > 0xffff) return drop_reason::frame_too_large;
+    std::size_t l3 = 0;
+    ip_family family;
+    if (ethernet) {
+      if (frame.size() < ethernet_view::header_len) return drop_reason::truncated_ethernet;
+      f.bits |= facts::has_ethernet;
+      std::uint16_t type = load_be16(frame.data() + offsetof(ethernet_header, ethertype));
+      std::size_t off = ethernet_view::header_len;  // just after the current type field
+      while (is_vlan_tpid(type)) {
+        if (f.vlan_count == max_vlan_tags) return drop_reason::too_many_vlan_tags;
+        if (frame.size() - off < vlan_view::header_len) return drop_reason::truncated_vlan;
+        type = load_be16(frame.data() + off + offsetof(vlan_header, ethertype));
+        off += vlan_view::header_len;
+        ++f.vlan_count;
+      }
+      if (type == ethertype::ipv4)
+        family = ip_family::v4;
+      else if (type == ethertype::ipv6)
+        family = ip_family::v6;
+      else
+        return drop_reason::not_ip;
+      l3 = off;
+    } else {
+      if (frame.empty()) return drop_reason::truncated_ip;
+      const unsigned version = load_u8(frame.data()) >> 4;
+      if (version == 4)
+        family = ip_family::v4;
+      else if (version == 6)
+        family = ip_family::v6;
+      else
+        return drop_reason::bad_ip_version;
+    }
+    f.l3_offset = static_cast<std::uint16_t>(l3);
+    const auto ip = frame.subspan(l3);
+    std::uint8_t protocol;
+    bool upper_layer;  // the L4 header is in this packet (not a non-first fragment)
+    std::size_t l4;
+    if (family == ip_family::v4) {
+      auto v = ipv4_view::make(ip);
+      if (!v) return v.error();
+      if (opt.verify_ipv4_checksum && !v->verify_checksum()) return drop_reason::bad_ipv4_header_checksum;
+      if (opt.check_options && v->check_options() != drop_reason::none) return drop_reason::bad_ipv4_option;
+      f.l3_len = v->total_len();
+      if (v->has_options()) f.bits |= facts::has_ipv4_options;
+      if (v->is_fragment()) {
+        f.bits |= facts::is_fragment;
+        if (v->more_frags()) f.bits |= facts::more_fragments;
+        f.fragment_offset = static_cast<std::uint16_t>(v->frag_offset_bytes());
+      }
+      protocol = v->protocol();
+      upper_layer = v->frag_offset() == 0;
+      l4 = l3 + v->header_len();
+    } else {
+      auto v = ipv6_view::make(ip);
+      if (!v) return v.error();
+      f.l3_len = static_cast<std::uint16_t>(ipv6_view::header_len + v->payload_len());
+      auto chain = walk_ipv6_extensions(v->packet(), v->next_header());
+      if (!chain) return chain.error();
+      if (chain->has_fragment_header && (chain->more_frags || chain->frag_offset != 0)) {
+        f.bits |= facts::is_fragment;
+        if (chain->more_frags) f.bits |= facts::more_fragments;
+        f.fragment_offset = static_cast<std::uint16_t>(std::uint32_t{chain->frag_offset} * 8);
+      }
+      protocol = chain->protocol;
+      upper_layer = chain->reached_upper_layer;
+      l4 = l3 + chain->l4_offset;
+    }
+    read_flow_addresses(family, ip.data(), f.key);
+    f.key.protocol = protocol;
+    const std::size_t l3_end = l3 + f.l3_len;
+    f.l4_offset = static_cast<std::uint16_t>(l4);
+    f.payload_offset = static_cast<std::uint16_t>(l4);
+    f.payload_end = static_cast<std::uint16_t>(l3_end);
+    if (!upper_layer) return drop_reason::none;
+    return upper(frame.subspan(l4, l3_end - l4), l4, family, protocol, opt, f);
+  }
+
+ private:
+  static drop_reason upper(std::span<const std::byte> seg, std::size_t l4, ip_family family,
+                           std::uint8_t protocol, const parse_options& opt, facts& f) noexcept {
+    std::size_t header = 0;
+    switch (protocol) {
+      case ip_proto::tcp: {
+        auto t = tcp_view::make(seg);
+        if (!t) return t.error();
+        if (opt.check_options && t->check_options() != drop_reason::none) return drop_reason::bad_tcp_option;
+        f.tcp_flags = t->flags();
+        header = t->header_len();
+        break;
+      }
+      case ip_proto::udp: {
+        // A first fragment's UDP length counts bytes that are still to come.
+        auto u = (f.bits & facts::more_fragments) ? udp_view::make_header_only(seg) : udp_view::make(seg);
+        if (!u) return u.error();
+        header = udp_view::header_len;
+        if (!(f.bits & facts::more_fragments)) f.payload_end = static_cast<std::uint16_t>(l4 + u->length());
+        break;
+      }
+      case ip_proto::sctp:
+        if (seg.size() < sctp_common_header_len) return drop_reason::truncated_sctp;
+        header = sctp_common_header_len;
+        break;
+      case ip_proto::icmp:
+      case ip_proto::icmpv6: {
+        if ((protocol == ip_proto::icmp) != (family == ip_family::v4)) return drop_reason::none;
+        auto c = icmp_view::make(seg);
+        if (!c) return c.error();
+        header = icmp_view::header_len;
+        f.icmp_type = c->type();
+        f.icmp_code = c->code();
+        if (is_icmp_error(protocol, c->type())) {
+          auto q = parse_icmp_quote(family, c->payload());
+          if (!q) return q.error();
+          f.bits |= facts::is_icmp_error;
+          f.quote_l3_offset = static_cast<std::uint16_t>(l4 + icmp_view::header_len);
+          f.quote_l4_offset = static_cast<std::uint16_t>(f.quote_l3_offset + q->l4_offset);
+          f.quote_protocol = q->protocol;
+          if (q->has_l4) f.bits |= facts::quote_has_l4;
+        }
+        break;
+      }
+      default:
+        return drop_reason::none;  // no header l4lb parses: protocol only, no ports
+    }
+    f.bits |= facts::has_l4_header;
+    f.payload_offset = static_cast<std::uint16_t>(l4 + header);
+    read_flow_ports(protocol, seg.data(), f.key);
+    if (protocol != ip_proto::icmp && protocol != ip_proto::icmpv6)
+      f.bits |= facts::has_ports;
+    else if (is_icmp_echo(protocol, f.icmp_type))
+      f.bits |= facts::has_ports;
+    return drop_reason::none;
+  }
+
+ public:
+  template <wire_byte Byte>
+  static expected<basic_packet_view<Byte>, drop_reason> make(std::span<Byte> frame, bool ethernet,
+                                                            const parse_options& opt) noexcept {
+    facts f;
+    if (auto r = run(frame, ethernet, opt, f); r != drop_reason::none) return unexpected{r};
+    return basic_packet_view<Byte>{frame, f};
+  }
+};
+
+}  // namespace detail
+
+/// Parses an Ethernet II frame: optional 802.1Q / QinQ tags, IPv4 (options) or IPv6 (extension
+/// chain), then TCP, UDP, SCTP, ICMP or ICMPv6 (with the quote of an error). Other protocols give a
+/// view with protocol() set and no L4 header. Errors: every drop_reason except none; not_ip means
+/// "pass", not "malformed".
+[[nodiscard]] inline expected<packet_view, drop_reason> parse(std::span<std::byte> frame,
+                                                              const parse_options& opt = {}) noexcept {
+  return detail::packet_parser::make(frame, true, opt);
+}
+[[nodiscard]] inline expected<const_packet_view, drop_reason> parse(std::span<const std::byte> frame,
+                                                                    const parse_options& opt = {}) noexcept {
+  return detail::packet_parser::make(frame, true, opt);
+}
+
+/// Parses a packet that starts at its IP header (tun devices, decapsulated inner packets); the
+/// version nibble picks the family. Errors as parse(), minus the L2 ones, plus truncated_ip.
+[[nodiscard]] inline expected<packet_view, drop_reason> parse_ip(std::span<std::byte> packet,
+                                                                 const parse_options& opt = {}) noexcept {
+  return detail::packet_parser::make(packet, false, opt);
+}
+[[nodiscard]] inline expected<const_packet_view, drop_reason> parse_ip(std::span<const std::byte> packet,
+                                                                       const parse_options& opt = {}) noexcept {
+  return detail::packet_parser::make(packet, false, opt);
+}
+
+/// Containers of std::byte (std::vector, std::array): a mutable container gives a packet_view, a
+/// const one a const_packet_view. (Without these, a vector argument would match both span
+/// overloads; for a span argument the non-template overloads above win the tie.)
+template <std::ranges::contiguous_range R>
+  requires std::same_as<std::ranges::range_value_t<R>, std::byte>
+[[nodiscard]] auto parse(R& frame, const parse_options& opt = {}) noexcept {
+  return parse(std::span(frame), opt);
+}
+template <std::ranges::contiguous_range R>
+  requires std::same_as<std::ranges::range_value_t<R>, std::byte>
+[[nodiscard]] auto parse_ip(R& packet, const parse_options& opt = {}) noexcept {
+  return parse_ip(std::span(packet), opt);
+}
+
+}  // namespace l4lb::wire
