@@ -10,6 +10,8 @@
 #include "l4lb/wire/drop_reason.hpp"
 #include "l4lb/wire/ethernet.hpp"
 #include "l4lb/wire/flow_key.hpp"
+#include "l4lb/wire/gre.hpp"
+#include "l4lb/wire/gue.hpp"
 #include "l4lb/wire/hash.hpp"
 #include "l4lb/wire/icmp.hpp"
 #include "l4lb/wire/ipv4.hpp"
@@ -19,6 +21,16 @@
 #include "l4lb/wire/tcp.hpp"
 #include "l4lb/wire/udp.hpp"
 #include "l4lb/wire/vlan.hpp"
+
+// forward: DR, NAT, FullNAT and tunnel rewriters on the caller's buffer; decapsulation
+#include "l4lb/forward/decap.hpp"
+#include "l4lb/forward/dr.hpp"
+#include "l4lb/forward/forward_error.hpp"
+#include "l4lb/forward/frame_buffer.hpp"
+#include "l4lb/forward/full_nat.hpp"
+#include "l4lb/forward/icmp_too_big.hpp"
+#include "l4lb/forward/nat.hpp"
+#include "l4lb/forward/tunnel.hpp"
 
 // io: pcap files in memory
 #include "l4lb/io/pcap_file.hpp"

@@ -1,0 +1,158 @@
+// NAT (IPVS `-m`, masquerading) in both directions, on the caller's buffer: inbound packets get the
+// real server's address and port as destination, replies get the VIP's as source; TTL - 1, the
+// IPv4 header and L4 checksums updated incrementally (RFC 1624), IP ID kept. ICMP errors that quote
+// a connection's packet are rewritten too, as ip_vs_core.c ip_vs_nat_icmp does (ipvs-notes 0A).
+#pragma once
+
+#include <cstddef>
+#include <span>
+
+#include "l4lb/forward/detail/ip_rewrite.hpp"
+#include "l4lb/forward/forward_error.hpp"
+#include "l4lb/forward/frame_buffer.hpp"
+#include "l4lb/forward/icmp_too_big.hpp"
+#include "l4lb/forward/l2_rewrite.hpp"
+#include "l4lb/wire/address.hpp"
+#include "l4lb/wire/packet.hpp"
+
+namespace l4lb::forward {
+
+/// The connection's endpoints, as the connection table knows them.
+struct nat_connection {
+  wire::endpoint client;  ///< the client's address and port
+  wire::endpoint vip;     ///< the virtual service
+  wire::endpoint real;    ///< the real server chosen for the connection
+};
+
+struct nat_config {
+  l2_config l2;                 ///< next hop: the real server (inbound) or the gateway (outbound)
+  bool rewrite_l2 = true;       ///< false: MACs and tags left as they are (or no Ethernet at all)
+  bool decrement_ttl = true;
+  /// IPVS gives an absent (0) IPv4 UDP checksum a full, valid one after rewriting; true keeps 0.
+  bool keep_zero_udp_checksum = false;
+  /// An ICMP error's quoted TCP/UDP checksum is updated with the quoted addresses and ports
+  /// (RFC 1624; when the field is inside the quote), so every checksum in the message holds.
+  /// The kernel leaves it as it was (ipvs-notes 0A); true does the same, for byte parity.
+  bool keep_quoted_l4_checksum = false;
+  std::size_t mtu = 0;          ///< egress MTU for the frag-needed / too-big rule; 0: no check
+};
+
+namespace detail {
+
+[[nodiscard]] inline forward_error nat_common_checks(const wire::packet_view& pkt,
+                                                     const wire::endpoint* const* eps, std::size_t n) noexcept {
+  for (std::size_t i = 0; i < n; ++i)
+    if (!of_family(*eps[i], pkt.family())) return forward_error::family_mismatch;
+  if (pkt.is_fragment()) return forward_error::fragmented;
+  if (pkt.is_icmp_error()) {
+    if (!pkt.quote_has_l4() ||
+        (pkt.quote_protocol() != wire::ip_proto::tcp && pkt.quote_protocol() != wire::ip_proto::udp))
+      return forward_error::unsupported_protocol;
+    return forward_error::none;
+  }
+  if (!pkt.has_l4_header() || (pkt.protocol() != wire::ip_proto::tcp && pkt.protocol() != wire::ip_proto::udp))
+    return forward_error::unsupported_protocol;
+  return forward_error::none;
+}
+
+[[nodiscard]] inline rewrite_options nat_rewrite_options(const nat_config& cfg) noexcept {
+  rewrite_options o;
+  o.decrement_ttl = cfg.decrement_ttl;
+  o.keep_zero_udp_checksum = cfg.keep_zero_udp_checksum;
+  o.update_quoted_l4_checksum = !cfg.keep_quoted_l4_checksum;
+  return o;
+}
+
+/// The steps every NAT-style rewrite shares once the flow has been matched: TTL check, L2 plan,
+/// MTU rule (data packets only; ICMP errors are exempt as in IPVS), the rewrite, L2.
+template <class Rewrite>
+[[nodiscard]] inline forward_result nat_finish(frame_buffer& buf, const wire::packet_view& pkt,
+                                               const nat_config& cfg, std::span<std::byte> reply,
+                                               Rewrite&& rewrite) noexcept {
+  if (cfg.decrement_ttl && ip_ttl(pkt.l3(), pkt.family()) <= 1) return unexpected{forward_error::ttl_exceeded};
+  l2_plan l2;
+  if (auto e = plan_l2(pkt, cfg.rewrite_l2 ? &cfg.l2 : nullptr, pkt.ethertype(), l2); e != forward_error::none)
+    return unexpected{e};
+  const std::size_t l3_start = buf.frame_offset() + pkt.l3_offset();
+  if (l3_start < l2.len) return unexpected{forward_error::no_headroom};
+  if (!pkt.is_icmp_error()) {
+    bool too_big = false;
+    std::uint32_t threshold = 0;
+    if (auto e = mtu_check(pkt, cfg.mtu, 0, too_big, threshold); e != forward_error::none) return unexpected{e};
+    // The answer quotes the packet as received (before the address rewrite), TTL - 1.
+    if (too_big) return too_big_result(reply, pkt, threshold, cfg.l2.src, cfg.decrement_ttl);
+  }
+  rewrite();
+  return forwarded{forward_action::forward, apply_l2(buf, l2, l3_start, l3_start + pkt.l3_len())};
+}
+
+}  // namespace detail
+
+/// Client -> real server. A TCP/UDP packet client -> VIP gets destination = real server (address
+/// and port); an ICMP error sent to the VIP that quotes a packet VIP -> client (a router or the
+/// client reporting on a reply) gets outer destination = real server and, in the quote, source =
+/// real server (address and port).
+/// Errors: view_not_in_buffer, family_mismatch, fragmented, unsupported_protocol, flow_mismatch,
+/// ttl_exceeded, no_ethernet (rewrite_l2 without Ethernet), vlan_mismatch, no_headroom,
+/// mtu_too_small, too_big. Over the MTU without permission to fragment: reply_icmp.
+[[nodiscard]] inline forward_result nat_inbound(frame_buffer& buf, const wire::packet_view& pkt,
+                                                const nat_connection& conn, const nat_config& cfg,
+                                                std::span<std::byte> reply = {}) noexcept {
+  if (auto e = detail::check_view(buf, pkt); e != forward_error::none) return unexpected{e};
+  const wire::endpoint* eps[] = {&conn.client, &conn.vip, &conn.real};
+  if (auto e = detail::nat_common_checks(pkt, eps, 3); e != forward_error::none) return unexpected{e};
+  const auto opt = detail::nat_rewrite_options(cfg);
+  if (pkt.is_icmp_error()) {
+    const auto q = pkt.quoted_flow_key();
+    if (!detail::same_address(pkt.l3(), detail::dst_addr_offset(pkt.family()), conn.vip.address) ||
+        !detail::key_src_is(q, conn.vip) || !detail::key_dst_is(q, conn.client))
+      return unexpected{forward_error::flow_mismatch};
+    return detail::nat_finish(buf, pkt, cfg, reply, [&] {
+      detail::icmp_change c;
+      c.outer_dst = &conn.real.address;
+      c.quote_src = &conn.real;
+      detail::rewrite_icmp_error(pkt, c, opt);
+    });
+  }
+  if (!detail::key_src_is(pkt.key(), conn.client) || !detail::key_dst_is(pkt.key(), conn.vip))
+    return unexpected{forward_error::flow_mismatch};
+  return detail::nat_finish(buf, pkt, cfg, reply, [&] {
+    detail::endpoint_change c;
+    c.dst = &conn.real;
+    detail::rewrite_endpoints(pkt, c, opt);
+  });
+}
+
+/// Real server -> client (the reply direction, ip_vs_core.c handle_response). A TCP/UDP packet
+/// real server -> client gets source = VIP (address and port); an ICMP error sent to the client
+/// that quotes a packet client -> real server gets outer source = VIP (even when a router sent
+/// it) and, in the quote, destination = VIP (address and port). Errors as nat_inbound.
+[[nodiscard]] inline forward_result nat_outbound(frame_buffer& buf, const wire::packet_view& pkt,
+                                                 const nat_connection& conn, const nat_config& cfg,
+                                                 std::span<std::byte> reply = {}) noexcept {
+  if (auto e = detail::check_view(buf, pkt); e != forward_error::none) return unexpected{e};
+  const wire::endpoint* eps[] = {&conn.client, &conn.vip, &conn.real};
+  if (auto e = detail::nat_common_checks(pkt, eps, 3); e != forward_error::none) return unexpected{e};
+  const auto opt = detail::nat_rewrite_options(cfg);
+  if (pkt.is_icmp_error()) {
+    const auto q = pkt.quoted_flow_key();
+    if (!detail::same_address(pkt.l3(), detail::dst_addr_offset(pkt.family()), conn.client.address) ||
+        !detail::key_src_is(q, conn.client) || !detail::key_dst_is(q, conn.real))
+      return unexpected{forward_error::flow_mismatch};
+    return detail::nat_finish(buf, pkt, cfg, reply, [&] {
+      detail::icmp_change c;
+      c.outer_src = &conn.vip.address;
+      c.quote_dst = &conn.vip;
+      detail::rewrite_icmp_error(pkt, c, opt);
+    });
+  }
+  if (!detail::key_src_is(pkt.key(), conn.real) || !detail::key_dst_is(pkt.key(), conn.client))
+    return unexpected{forward_error::flow_mismatch};
+  return detail::nat_finish(buf, pkt, cfg, reply, [&] {
+    detail::endpoint_change c;
+    c.src = &conn.vip;
+    detail::rewrite_endpoints(pkt, c, opt);
+  });
+}
+
+}  // namespace l4lb::forward

@@ -1,0 +1,187 @@
+// Tunnel forwarding (IPVS `-i`): the whole IP packet, TTL - 1, is wrapped in an outer IPv4 or
+// IPv6 header to the real server, directly (IPIP: RFC 2003 4in4, RFC 2473 6in6, and mixed), in
+// UDP + GUE (`--tun-type gue`) or in GRE (`--tun-type gre`, RFC 2784). The outer header is written
+// into the headroom as ip_vs_xmit.c ip_vs_tunnel_xmit / ipvs_gue_encap / ipvs_gre_encap write it
+// (ipvs-notes 0A): DF copied from the inner IPv4 header, ID 0 when DF is set, TOS/traffic class
+// copied with the ECN rule, TTL = inner TTL after its decrement, source = the director's address.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <span>
+
+#include "l4lb/forward/detail/ip_rewrite.hpp"
+#include "l4lb/forward/forward_error.hpp"
+#include "l4lb/forward/frame_buffer.hpp"
+#include "l4lb/forward/icmp_too_big.hpp"
+#include "l4lb/forward/l2_rewrite.hpp"
+#include "l4lb/wire/address.hpp"
+#include "l4lb/wire/checksum.hpp"
+#include "l4lb/wire/detail/byte_access.hpp"
+#include "l4lb/wire/ethernet.hpp"
+#include "l4lb/wire/flow_key.hpp"
+#include "l4lb/wire/gre.hpp"
+#include "l4lb/wire/gue.hpp"
+#include "l4lb/wire/packet.hpp"
+
+namespace l4lb::forward {
+
+/// ipvsadm --tun-type.
+enum class tunnel_type : std::uint8_t { ipip, gue, gre };
+
+struct tunnel_config {
+  tunnel_type type = tunnel_type::ipip;
+  /// The director's address toward the real server: the outer source (not the VIP). Its family
+  /// is the outer family; the real server's address must be of the same family.
+  wire::ip_address local;
+  std::uint16_t gue_port = 0;   ///< GUE: UDP destination port (--tun-port); required, not 0
+  bool checksum = false;        ///< GUE: a full UDP checksum (--tun-csum); GRE: C bit + checksum
+  /// GUE source port: a per-flow hash mapped into this range (Linux's default ephemeral range).
+  std::uint16_t gue_src_port_min = 32768;
+  std::uint16_t gue_src_port_max = 60999;
+  bool decrement_ttl = true;    ///< the inner TTL / hop limit - 1, as IPVS does
+  l2_config l2;                 ///< next hop toward the real server
+  bool rewrite_l2 = true;       ///< false: MACs and tags kept (EtherType follows the outer family)
+  std::size_t mtu = 0;          ///< egress MTU (outer packet); 0: no check
+};
+
+/// Bytes the encapsulation adds: outer IP (20 / 40) + UDP and GUE (8 + 4) or GRE (4, 8 with the
+/// checksum). The MTU threshold is mtu minus this (ipvs-notes 0A "Egress MTU").
+[[nodiscard]] constexpr std::size_t encapsulation_overhead(const tunnel_config& cfg) noexcept {
+  const std::size_t ip = cfg.local.is_v4() ? 20 : 40;
+  switch (cfg.type) {
+    case tunnel_type::ipip: return ip;
+    case tunnel_type::gue: return ip + 8 + wire::gue_view::header_len;
+    case tunnel_type::gre: return ip + (cfg.checksum ? 8 : 4);
+  }
+  return ip;
+}
+
+/// The GUE UDP source port for a flow: stable per flow, in [min, max] (Linux's udp_flow_src_port
+/// maps a flow hash into the ephemeral range the same way; its hash is seeded per boot, ours is not).
+[[nodiscard]] inline std::uint16_t gue_source_port(const wire::flow_key& key, std::uint16_t min,
+                                                   std::uint16_t max) noexcept {
+  if (max <= min) return min;
+  const auto h = static_cast<std::uint32_t>(key.hash(0x6775655f73706f72ULL) >> 32);
+  const std::uint64_t range = std::uint64_t{max} - min + 1;
+  return static_cast<std::uint16_t>(min + ((h * range) >> 32));
+}
+
+/// RFC 6040 / Linux INET_ECN_encapsulate: the outer DS byte copies the inner one, except that an
+/// inner CE becomes ECT(0) outside.
+[[nodiscard]] constexpr std::uint8_t encapsulated_ds(std::uint8_t inner) noexcept {
+  return (inner & 3u) == 3u ? static_cast<std::uint8_t>((inner & 0xFCu) | 2u) : inner;
+}
+
+/// Encapsulates the IP packet of `pkt` (parsed from buf.frame()) for `real_server`: inner TTL - 1,
+/// outer headers written into the headroom, then the L2 header (rewrite_l2: cfg.l2; otherwise the
+/// received one, EtherType = outer family). The returned frame starts earlier in the buffer.
+/// `ip_id`: the outer IPv4 identification when the inner packet does not set DF (the kernel's
+/// ip_select_ident is not reproducible); with DF the outer ID is 0, as in the kernel.
+/// Errors: view_not_in_buffer, family_mismatch (real server vs cfg.local), bad_config (GUE port 0),
+/// ttl_exceeded, no_ethernet, vlan_mismatch, no_headroom, mtu_too_small, too_big.
+/// Over the MTU threshold with IPv6 inside, or IPv4 with DF: reply_icmp (answer in `reply`).
+[[nodiscard]] inline forward_result tunnel_encapsulate(frame_buffer& buf, const wire::packet_view& pkt,
+                                                       const wire::ip_address& real_server,
+                                                       const tunnel_config& cfg,
+                                                       std::span<std::byte> reply = {},
+                                                       std::uint16_t ip_id = 0) noexcept {
+  namespace d = wire::detail;
+  if (auto e = detail::check_view(buf, pkt); e != forward_error::none) return unexpected{e};
+  if (real_server.family() != cfg.local.family()) return unexpected{forward_error::family_mismatch};
+  if (cfg.type == tunnel_type::gue && cfg.gue_port == 0) return unexpected{forward_error::bad_config};
+  const auto inner_family = pkt.family();
+  if (cfg.decrement_ttl && detail::ip_ttl(pkt.l3(), inner_family) <= 1)
+    return unexpected{forward_error::ttl_exceeded};
+  const std::size_t overhead = encapsulation_overhead(cfg);
+  bool too_big = false;
+  std::uint32_t threshold = 0;
+  if (auto e = detail::mtu_check(pkt, cfg.mtu, overhead, too_big, threshold); e != forward_error::none)
+    return unexpected{e};
+  if (too_big) return detail::too_big_result(reply, pkt, threshold, cfg.l2.src, cfg.decrement_ttl);
+  const std::size_t inner_len = pkt.l3_len();
+  if (inner_len + overhead > 0xFFFF + (cfg.local.is_v6() ? 40u : 0u)) return unexpected{forward_error::too_big};
+  const bool outer_v4 = cfg.local.is_v4();
+  detail::l2_plan l2;
+  if (auto e = detail::plan_l2(pkt, cfg.rewrite_l2 ? &cfg.l2 : nullptr,
+                               outer_v4 ? wire::ethertype::ipv4 : wire::ethertype::ipv6, l2);
+      e != forward_error::none)
+    return unexpected{e};
+  const std::size_t inner_start = buf.frame_offset() + pkt.l3_offset();
+  if (inner_start < overhead + l2.len) return unexpected{forward_error::no_headroom};
+
+  // Nothing has been written so far; from here on the rewrite cannot fail.
+  auto inner = pkt.l3();
+  if (cfg.decrement_ttl) detail::decrement_ttl(inner, inner_family);
+  std::uint8_t ds = 0, ttl = 0;
+  bool df = false;
+  if (inner_family == wire::ip_family::v4) {
+    ds = d::load_u8(inner.data() + 1);
+    ttl = d::load_u8(inner.data() + 8);
+    df = (d::load_be16(inner.data() + 6) & 0x4000u) != 0;
+  } else {
+    ds = static_cast<std::uint8_t>((d::load_be32(inner.data()) >> 20) & 0xFFu);
+    ttl = d::load_u8(inner.data() + 7);
+  }
+  std::uint8_t outer_proto = wire::ip_proto::udp;
+  switch (cfg.type) {
+    case tunnel_type::ipip:
+      outer_proto = inner_family == wire::ip_family::v4 ? wire::ip_proto::ipip : wire::ip_proto::ipv6;
+      break;
+    case tunnel_type::gue: outer_proto = wire::ip_proto::udp; break;
+    case tunnel_type::gre: outer_proto = wire::ip_proto::gre; break;
+  }
+  const std::size_t outer_start = inner_start - overhead;
+  auto out = buf.storage().subspan(outer_start, overhead + inner_len);
+  const std::size_t ip_len = outer_v4 ? 20 : 40;
+  if (outer_v4) {
+    d::store_u8(out.data(), 0x45);
+    d::store_u8(out.data() + 1, encapsulated_ds(ds));
+    d::store_be16(out.data() + 2, static_cast<std::uint16_t>(out.size()));
+    d::store_be16(out.data() + 4, df ? std::uint16_t{0} : ip_id);
+    d::store_be16(out.data() + 6, df ? std::uint16_t{0x4000} : std::uint16_t{0});
+    d::store_u8(out.data() + 8, ttl);
+    d::store_u8(out.data() + 9, outer_proto);
+    d::store_be16(out.data() + 10, 0);
+    std::memcpy(out.data() + 12, cfg.local.raw().data(), 4);
+    std::memcpy(out.data() + 16, real_server.raw().data(), 4);
+    d::store_be16(out.data() + 10, wire::ipv4_header_checksum(out.first(20)));
+  } else {
+    d::store_be32(out.data(), 0x6000'0000u | (std::uint32_t{encapsulated_ds(ds)} << 20));  // flow label 0
+    d::store_be16(out.data() + 4, static_cast<std::uint16_t>(out.size() - 40));
+    d::store_u8(out.data() + 6, outer_proto);
+    d::store_u8(out.data() + 7, ttl);
+    std::memcpy(out.data() + 8, cfg.local.raw().data(), 16);
+    std::memcpy(out.data() + 24, real_server.raw().data(), 16);
+  }
+  const std::uint8_t inner_proto = inner_family == wire::ip_family::v4 ? wire::ip_proto::ipip : wire::ip_proto::ipv6;
+  if (cfg.type == tunnel_type::gue) {
+    auto udp = out.subspan(ip_len);
+    d::store_be16(udp.data(), gue_source_port(pkt.key(), cfg.gue_src_port_min, cfg.gue_src_port_max));
+    d::store_be16(udp.data() + 2, cfg.gue_port);
+    d::store_be16(udp.data() + 4, static_cast<std::uint16_t>(udp.size()));
+    d::store_be16(udp.data() + 6, 0);
+    wire::emit_gue_header(udp.subspan(8), inner_proto);
+    if (cfg.checksum) {
+      const auto a = std::as_bytes(std::span{cfg.local.raw()}).first(cfg.local.byte_size());
+      const auto b = std::as_bytes(std::span{real_server.raw()}).first(real_server.byte_size());
+      auto pseudo = wire::pseudo_header(cfg.local.family(), a, b, wire::ip_proto::udp,
+                                        static_cast<std::uint32_t>(udp.size()));
+      d::store_be16(udp.data() + 6, wire::udp_checksum(pseudo, udp));
+    }
+  } else if (cfg.type == tunnel_type::gre) {
+    auto gre = wire::gre_mut_view::unchecked(out.subspan(ip_len));
+    gre.set_flags_version(cfg.checksum ? wire::gre_flags::checksum : std::uint16_t{0});
+    gre.set_protocol(inner_family == wire::ip_family::v4 ? wire::ethertype::ipv4 : wire::ethertype::ipv6);
+    if (cfg.checksum) {
+      gre.set_checksum(0);
+      gre.set_reserved1(0);
+      // RFC 2784 2.5: over the GRE header and the payload, the checksum field taken as zero.
+      gre.set_checksum(wire::internet_checksum(gre.bytes()));
+    }
+  }
+  return forwarded{forward_action::forward, detail::apply_l2(buf, l2, outer_start, inner_start + inner_len)};
+}
+
+}  // namespace l4lb::forward
