@@ -22,6 +22,13 @@
 #include "l4lb/wire/udp.hpp"
 #include "l4lb/wire/vlan.hpp"
 
+// conn: connection tracking (IPVS state machine, timeouts, persistence, expiry, sharding)
+#include "l4lb/conn/conn_table.hpp"
+#include "l4lb/conn/persistence.hpp"
+#include "l4lb/conn/shard.hpp"
+#include "l4lb/conn/tcp_state.hpp"
+#include "l4lb/conn/timeouts.hpp"
+
 // forward: DR, NAT, FullNAT and tunnel rewriters on the caller's buffer; decapsulation
 #include "l4lb/forward/decap.hpp"
 #include "l4lb/forward/dr.hpp"

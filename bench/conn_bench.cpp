@@ -1,0 +1,440 @@
+// Connection table benchmarks, each with its baselines in the same binary:
+//   lookup_single / lookup_burst32   the table (full, load 7/8), random existing keys
+//   unordered_map_lookup             std::unordered_map holding the same keys and values
+//   memory_floor                     random 8-byte reads over a buffer as large as the table
+//   memory_floor_2dep                two dependent reads per lookup (metadata, then slot)
+//   insert / unordered_map_insert    filling an empty table (map: reserved) with N keys
+//   insert_burst32                   the same, 32 keys hashed and prefetched before inserting
+//   expire                           removing N connections whose deadlines have passed
+// at 1k, 1M and 10M entries, IPv4 and IPv6. bytes_per_conn is measured with glibc's allocator
+// statistics (mallinfo2: bytes in use, heap and mmap) around construction and fill, divided by
+// the entries held. s_per_op is seconds per lookup/insert/expiry (printed as e.g. "25n" = 25 ns).
+// *_hugepages: the table (through conn_table_config::memory) and the floor buffer on
+// transparent 2 MiB pages, so that neither pays a page walk per random access.
+#include <benchmark/benchmark.h>
+#include <malloc.h>
+#include <sys/mman.h>
+
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <memory_resource>
+#include <random>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "l4lb/conn/conn_table.hpp"
+
+namespace {
+
+using namespace l4lb::conn;
+using l4lb::wire::ipv4_address;
+using l4lb::wire::ipv6_address;
+
+constexpr std::int64_t sec = 1'000'000'000;
+constexpr std::int64_t t0 = 1'700'000'000 * sec;  // a pcap-like epoch time
+constexpr std::size_t lookup_keys = 1u << 20;     // sampled lookup keys, cycled
+constexpr std::size_t burst = 32;
+
+std::size_t allocated_bytes() {
+  const struct mallinfo2 m = mallinfo2();
+  return m.uordblks + m.hblkhd;
+}
+
+// murmur3's 32-bit finaliser: a bijection, so distinct indexes give distinct client addresses.
+std::uint32_t fmix32(std::uint32_t h) {
+  h ^= h >> 16;
+  h *= 0x85ebca6bu;
+  h ^= h >> 13;
+  h *= 0xc2b2ae35u;
+  h ^= h >> 16;
+  return h;
+}
+
+template <class Addr>
+conn_key<Addr> key_of(std::uint32_t i) {
+  conn_key<Addr> k;
+  const std::uint32_t c = fmix32(i);
+  k.client_addr.bytes[0] = static_cast<std::uint8_t>(c >> 24);
+  k.client_addr.bytes[1] = static_cast<std::uint8_t>(c >> 16);
+  k.client_addr.bytes[2] = static_cast<std::uint8_t>(c >> 8);
+  k.client_addr.bytes[3] = static_cast<std::uint8_t>(c);
+  if constexpr (Addr::size == 16) {
+    k.client_addr.bytes[8] = 0xfd;
+    k.client_addr.bytes[15] = static_cast<std::uint8_t>(i);
+    k.virtual_addr.bytes[0] = 0xfd;
+  }
+  k.virtual_addr.bytes[Addr::size - 1] = static_cast<std::uint8_t>(1 + i % 16);
+  k.virtual_addr.bytes[Addr::size - 4] = 198;
+  k.client_port = static_cast<std::uint16_t>(1024 + (i & 0x7FFF));
+  k.virtual_port = (i & 1) ? 443 : 80;
+  k.protocol = l4lb::wire::ip_proto::tcp;
+  return k;
+}
+
+template <class Addr>
+struct key_hash {
+  std::size_t operator()(const conn_key<Addr>& k) const noexcept { return k.hash(0x5eed); }
+};
+struct map_value {
+  std::uint32_t dest;
+  std::uint32_t deadline;
+  std::uint8_t state;
+};
+template <class Addr>
+using baseline_map = std::unordered_map<conn_key<Addr>, map_value, key_hash<Addr>>;
+
+// Memory on transparent huge pages (2 MiB): what a DPDK-style application hands the table.
+// Only this benchmark program uses a system call; the library takes any memory_resource.
+class huge_page_resource final : public std::pmr::memory_resource {
+  static constexpr std::size_t huge = 2u << 20;
+  void* do_allocate(std::size_t bytes, std::size_t) override {
+    const std::size_t size = (bytes + huge - 1) / huge * huge;
+    void* p = std::aligned_alloc(huge, size);
+    if (!p) throw std::bad_alloc();
+    madvise(p, size, MADV_HUGEPAGE);
+    return p;
+  }
+  void do_deallocate(void* p, std::size_t, std::size_t) override { std::free(p); }
+  bool do_is_equal(const std::pmr::memory_resource& o) const noexcept override { return this == &o; }
+};
+huge_page_resource huge_pages;
+
+conn_table_config table_config(std::uint32_t n, bool nat, bool huge = false) {
+  conn_table_config c;
+  c.capacity = n;
+  c.nat_index = nat;
+  c.max_dests = 64;
+  c.seed = 0x5eed;
+  if (huge) c.memory = &huge_pages;
+  return c;
+}
+
+// One family and size at a time (the 10M fixtures are large), built on first use.
+template <class Addr>
+struct fixture {
+  std::uint32_t n = 0;
+  bool huge = false;
+  std::unique_ptr<basic_conn_table<Addr>> table;
+  double table_bytes_per_conn = 0;
+  std::unique_ptr<baseline_map<Addr>> map;
+  double map_bytes_per_conn = 0;
+  std::vector<conn_key<Addr>> lookups;
+  std::uint64_t* floor_buffer = nullptr;
+  std::pmr::memory_resource* floor_memory = nullptr;
+  std::size_t floor_words = 0;
+  std::vector<std::uint64_t> floor_offsets;
+  fixture() = default;
+  fixture(const fixture&) = delete;
+  fixture& operator=(const fixture&) = delete;
+  ~fixture() {
+    if (floor_buffer) floor_memory->deallocate(floor_buffer, floor_words * 8, 64);
+  }
+};
+
+template <class Addr>
+std::unique_ptr<fixture<Addr>>& slot_of() {
+  static std::unique_ptr<fixture<Addr>> f;
+  return f;
+}
+
+// huge: the table and the floor buffer on huge pages, no unordered_map.
+template <class Addr>
+fixture<Addr>& get_fixture(std::uint32_t n, bool huge = false) {
+  auto& f = slot_of<Addr>();
+  if (f && f->n == n && f->huge == huge) return *f;
+  f.reset();
+  slot_of<std::conditional_t<Addr::size == 4, ipv6_address, ipv4_address>>().reset();
+  f = std::make_unique<fixture<Addr>>();
+  f->n = n;
+  f->huge = huge;
+  const std::size_t before = allocated_bytes();
+  f->table = std::make_unique<basic_conn_table<Addr>>(table_config(n, false, huge));
+  for (std::uint32_t i = 0; i < n; ++i) {
+    auto r = f->table->insert(key_of<Addr>(i), new_conn{i % 64, false, no_template}, t0);
+    if (r) f->table->on_packet(*r, tcp_flag::syn, direction::input, t0);
+  }
+  f->table_bytes_per_conn = double(allocated_bytes() - before) / n;
+
+  if (!huge) {
+    const std::size_t map_before = allocated_bytes();
+    f->map = std::make_unique<baseline_map<Addr>>();
+    f->map->reserve(n);
+    for (std::uint32_t i = 0; i < n; ++i)
+      f->map->emplace(key_of<Addr>(i), map_value{i % 64, 0, 3});
+    f->map_bytes_per_conn = double(allocated_bytes() - map_before) / n;
+  }
+
+  std::mt19937_64 rng(42);
+  f->lookups.reserve(lookup_keys);
+  for (std::size_t i = 0; i < lookup_keys; ++i)
+    f->lookups.push_back(key_of<Addr>(static_cast<std::uint32_t>(rng() % n)));
+
+  f->floor_words = f->table->memory_bytes() / 8;
+  f->floor_buffer = static_cast<std::uint64_t*>(
+      (huge ? static_cast<std::pmr::memory_resource*>(&huge_pages) : std::pmr::new_delete_resource())
+          ->allocate(f->floor_words * 8, 64));
+  f->floor_memory = huge ? static_cast<std::pmr::memory_resource*>(&huge_pages)
+                         : std::pmr::new_delete_resource();
+  for (std::size_t i = 0; i < f->floor_words; ++i) f->floor_buffer[i] = i * 0x9e3779b97f4a7c15ull;
+  f->floor_offsets.reserve(lookup_keys);
+  for (std::size_t i = 0; i < lookup_keys; ++i) f->floor_offsets.push_back(rng() % f->floor_words);
+  return *f;
+}
+
+void per_op(benchmark::State& state, std::size_t ops_per_iteration) {
+  const std::int64_t ops = state.iterations() * static_cast<std::int64_t>(ops_per_iteration);
+  state.SetItemsProcessed(ops);
+  state.counters["s_per_op"] = benchmark::Counter(
+      static_cast<double>(ops), benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+
+template <class Addr>
+void lookup_single(benchmark::State& state, std::uint32_t n, bool huge = false) {
+  auto& f = get_fixture<Addr>(n, huge);
+  const auto& table = *f.table;
+  std::size_t pos = 0;
+  std::uint64_t sum = 0;
+  const std::int64_t now = t0 + sec;
+  for (auto _ : state) {
+    for (std::size_t i = 0; i < burst; ++i) sum += table.find(f.lookups[pos + i], now);
+    pos = (pos + burst) & (lookup_keys - 1);
+  }
+  benchmark::DoNotOptimize(sum);
+  per_op(state, burst);
+  state.counters["bytes_per_conn"] = f.table_bytes_per_conn;
+  state.SetLabel("load=" + std::to_string(double(n) / table.slot_count()).substr(0, 5));
+}
+
+template <class Addr>
+void lookup_burst(benchmark::State& state, std::uint32_t n, bool huge = false) {
+  auto& f = get_fixture<Addr>(n, huge);
+  const auto& table = *f.table;
+  std::size_t pos = 0;
+  std::uint64_t sum = 0;
+  conn_ref out[burst];
+  const std::int64_t now = t0 + sec;
+  for (auto _ : state) {
+    sum += table.find_burst(std::span<const conn_key<Addr>>(f.lookups.data() + pos, burst), out, now);
+    sum += out[burst - 1];
+    pos = (pos + burst) & (lookup_keys - 1);
+  }
+  benchmark::DoNotOptimize(sum);
+  per_op(state, burst);
+  state.counters["bytes_per_conn"] = f.table_bytes_per_conn;
+  state.SetLabel("load=" + std::to_string(double(n) / table.slot_count()).substr(0, 5));
+}
+
+template <class Addr>
+void map_lookup(benchmark::State& state, std::uint32_t n) {
+  auto& f = get_fixture<Addr>(n);
+  const auto& map = *f.map;
+  std::size_t pos = 0;
+  std::uint64_t sum = 0;
+  for (auto _ : state) {
+    for (std::size_t i = 0; i < burst; ++i) {
+      auto it = map.find(f.lookups[pos + i]);
+      sum += it != map.end() ? it->second.dest : 0;
+    }
+    pos = (pos + burst) & (lookup_keys - 1);
+  }
+  benchmark::DoNotOptimize(sum);
+  per_op(state, burst);
+  state.counters["bytes_per_conn"] = f.map_bytes_per_conn;
+}
+
+template <class Addr>
+void memory_floor(benchmark::State& state, std::uint32_t n, bool huge = false) {
+  auto& f = get_fixture<Addr>(n, huge);
+  const std::uint64_t* buf = f.floor_buffer;
+  std::size_t pos = 0;
+  std::uint64_t sum = 0;
+  for (auto _ : state) {
+    for (std::size_t i = 0; i < burst; ++i) sum += buf[f.floor_offsets[pos + i]];
+    pos = (pos + burst) & (lookup_keys - 1);
+  }
+  benchmark::DoNotOptimize(sum);
+  per_op(state, burst);
+  state.counters["buffer_MiB"] = double(f.floor_words * 8) / (1 << 20);
+}
+
+// Two dependent reads per lookup, the second a few lines after the first: the least any
+// table that reads metadata and then a slot can do (the table's own access pattern).
+template <class Addr>
+void memory_floor_2dep(benchmark::State& state, std::uint32_t n, bool huge = false) {
+  auto& f = get_fixture<Addr>(n, huge);
+  const std::uint64_t* buf = f.floor_buffer;
+  const std::size_t words = f.floor_words;
+  std::size_t pos = 0;
+  std::uint64_t sum = 0;
+  for (auto _ : state) {
+    for (std::size_t i = 0; i < burst; ++i) {
+      const std::uint64_t at = f.floor_offsets[pos + i];
+      const std::uint64_t first = buf[at];
+      sum += buf[(at + 2 + (first & 47)) % words];
+    }
+    pos = (pos + burst) & (lookup_keys - 1);
+  }
+  benchmark::DoNotOptimize(sum);
+  per_op(state, burst);
+}
+
+template <class Addr>
+void insert(benchmark::State& state, std::uint32_t n) {
+  for (auto _ : state) {
+    state.PauseTiming();
+    auto table = std::make_unique<basic_conn_table<Addr>>(table_config(n, false));
+    state.ResumeTiming();
+    std::uint32_t ok = 0;
+    for (std::uint32_t i = 0; i < n; ++i)
+      ok += table->insert(key_of<Addr>(i), new_conn{i % 64, false, no_template}, t0).has_value();
+    benchmark::DoNotOptimize(ok);
+    state.PauseTiming();
+    table.reset();
+    state.ResumeTiming();
+  }
+  per_op(state, n);
+}
+
+// The director's pattern: a burst of new flows is hashed and its home groups prefetched (as
+// find_burst does when the lookups miss), then each is inserted.
+template <class Addr>
+void insert_burst(benchmark::State& state, std::uint32_t n) {
+  for (auto _ : state) {
+    state.PauseTiming();
+    auto table = std::make_unique<basic_conn_table<Addr>>(table_config(n, false));
+    state.ResumeTiming();
+    std::uint32_t ok = 0;
+    for (std::uint32_t base = 0; base < n; base += burst) {
+      const std::uint32_t count = std::min<std::uint32_t>(burst, n - base);
+      conn_key<Addr> keys[burst];
+      std::uint64_t hashes[burst];
+      for (std::uint32_t i = 0; i < count; ++i) {
+        keys[i] = key_of<Addr>(base + i);
+        hashes[i] = table->hash(keys[i]);
+        table->prefetch(hashes[i]);
+      }
+      for (std::uint32_t i = 0; i < count; ++i)
+        ok += table->insert(keys[i], hashes[i], new_conn{i % 64, false, no_template}, t0).has_value();
+    }
+    benchmark::DoNotOptimize(ok);
+    state.PauseTiming();
+    table.reset();
+    state.ResumeTiming();
+  }
+  per_op(state, n);
+}
+
+template <class Addr>
+void map_insert(benchmark::State& state, std::uint32_t n) {
+  for (auto _ : state) {
+    state.PauseTiming();
+    auto map = std::make_unique<baseline_map<Addr>>();
+    map->reserve(n);
+    state.ResumeTiming();
+    for (std::uint32_t i = 0; i < n; ++i) map->emplace(key_of<Addr>(i), map_value{i % 64, 0, 0});
+    benchmark::DoNotOptimize(map->size());
+    state.PauseTiming();
+    map.reset();
+    state.ResumeTiming();
+  }
+  per_op(state, n);
+}
+
+template <class Addr>
+void expire(benchmark::State& state, std::uint32_t n) {
+  std::uint64_t removed = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    auto table = std::make_unique<basic_conn_table<Addr>>(table_config(n, false));
+    // SYN_RECV connections (60 s) arriving over 64 s: deadlines spread over 1024 ticks.
+    for (std::uint32_t i = 0; i < n; ++i) {
+      const std::int64_t at = t0 + std::int64_t(i % 1024) * tick_ns;
+      auto r = table->insert(key_of<Addr>(i), new_conn{i % 64, false, no_template}, at);
+      if (r) table->on_packet(*r, tcp_flag::syn, direction::input, at);
+    }
+    state.ResumeTiming();
+    removed += table->expire(t0 + 200 * sec, 0xFFFF'FFFFu).conns_expired;
+    state.PauseTiming();
+    table.reset();
+    state.ResumeTiming();
+  }
+  per_op(state, n);
+  state.counters["expired"] = double(removed) / double(state.iterations());
+}
+
+// Memory of the NAT variant (reply index included) and its parts, from the allocator.
+template <class Addr>
+void memory_nat(benchmark::State& state, std::uint32_t n) {
+  double measured = 0, index = 0;
+  for (auto _ : state) {
+    const std::size_t before = allocated_bytes();
+    basic_conn_table<Addr> table(table_config(n, true));
+    measured = double(allocated_bytes() - before) / n;
+    index = double(table.memory().nat_index) / n;
+    benchmark::DoNotOptimize(table.size());
+  }
+  state.counters["bytes_per_conn"] = measured;
+  state.counters["nat_index_bytes_per_conn"] = index;
+}
+
+template <class Addr>
+void register_family(const char* family) {
+  for (std::uint32_t n : {1'000u, 1'000'000u, 10'000'000u}) {
+    const std::string suffix = std::string("/") + family + "/entries:" + std::to_string(n);
+    const double min_time = n >= 10'000'000 ? 0.5 : 0.2;
+    benchmark::RegisterBenchmark(("conn/lookup_single" + suffix).c_str(),
+                                 [n](benchmark::State& s) { lookup_single<Addr>(s, n); })
+        ->MinTime(min_time);
+    benchmark::RegisterBenchmark(("conn/lookup_burst32" + suffix).c_str(),
+                                 [n](benchmark::State& s) { lookup_burst<Addr>(s, n); })
+        ->MinTime(min_time);
+    benchmark::RegisterBenchmark(("conn/unordered_map_lookup" + suffix).c_str(),
+                                 [n](benchmark::State& s) { map_lookup<Addr>(s, n); })
+        ->MinTime(min_time);
+    benchmark::RegisterBenchmark(("conn/memory_floor" + suffix).c_str(),
+                                 [n](benchmark::State& s) { memory_floor<Addr>(s, n); })
+        ->MinTime(min_time);
+    benchmark::RegisterBenchmark(("conn/memory_floor_2dep" + suffix).c_str(),
+                                 [n](benchmark::State& s) { memory_floor_2dep<Addr>(s, n); })
+        ->MinTime(min_time);
+    benchmark::RegisterBenchmark(("conn/insert" + suffix).c_str(),
+                                 [n](benchmark::State& s) { insert<Addr>(s, n); })
+        ->MinTime(min_time);
+    benchmark::RegisterBenchmark(("conn/insert_burst32" + suffix).c_str(),
+                                 [n](benchmark::State& s) { insert_burst<Addr>(s, n); })
+        ->MinTime(min_time);
+    benchmark::RegisterBenchmark(("conn/unordered_map_insert" + suffix).c_str(),
+                                 [n](benchmark::State& s) { map_insert<Addr>(s, n); })
+        ->MinTime(min_time);
+    benchmark::RegisterBenchmark(("conn/expire" + suffix).c_str(),
+                                 [n](benchmark::State& s) { expire<Addr>(s, n); })
+        ->MinTime(min_time);
+    benchmark::RegisterBenchmark(("conn/memory_nat" + suffix).c_str(),
+                                 [n](benchmark::State& s) { memory_nat<Addr>(s, n); })
+        ->Iterations(1);
+    if (n < 1'000'000) continue;
+    // The same lookups and floors with the table and the buffer on 2 MiB pages.
+    benchmark::RegisterBenchmark(("conn/lookup_single_hugepages" + suffix).c_str(),
+                                 [n](benchmark::State& s) { lookup_single<Addr>(s, n, true); })
+        ->MinTime(min_time);
+    benchmark::RegisterBenchmark(("conn/lookup_burst32_hugepages" + suffix).c_str(),
+                                 [n](benchmark::State& s) { lookup_burst<Addr>(s, n, true); })
+        ->MinTime(min_time);
+    benchmark::RegisterBenchmark(("conn/memory_floor_hugepages" + suffix).c_str(),
+                                 [n](benchmark::State& s) { memory_floor<Addr>(s, n, true); })
+        ->MinTime(min_time);
+    benchmark::RegisterBenchmark(("conn/memory_floor_2dep_hugepages" + suffix).c_str(),
+                                 [n](benchmark::State& s) { memory_floor_2dep<Addr>(s, n, true); })
+        ->MinTime(min_time);
+  }
+}
+
+const bool registered = [] {
+  register_family<ipv4_address>("ipv4");
+  register_family<ipv6_address>("ipv6");
+  return true;
+}();
+
+}  // namespace
