@@ -175,32 +175,7 @@ class full_nat_port_pool {
 [[nodiscard]] inline forward_result full_nat_inbound(frame_buffer& buf, const wire::packet_view& pkt,
                                                      const full_nat_connection& conn, const nat_config& cfg,
                                                      std::span<std::byte> reply = {}) noexcept {
-  if (auto e = detail::check_view(buf, pkt); e != forward_error::none) return unexpected{e};
-  const wire::endpoint* eps[] = {&conn.client, &conn.vip, &conn.local, &conn.real};
-  if (auto e = detail::nat_common_checks(pkt, eps, 4); e != forward_error::none) return unexpected{e};
-  const auto opt = detail::nat_rewrite_options(cfg);
-  if (pkt.is_icmp_error()) {
-    const auto q = pkt.quoted_flow_key();
-    if (!detail::same_address(pkt.l3(), detail::dst_addr_offset(pkt.family()), conn.vip.address) ||
-        !detail::key_src_is(q, conn.vip) || !detail::key_dst_is(q, conn.client))
-      return unexpected{forward_error::flow_mismatch};
-    return detail::nat_finish(buf, pkt, cfg, reply, [&] {
-      detail::icmp_change c;
-      c.outer_src = &conn.local.address;
-      c.outer_dst = &conn.real.address;
-      c.quote_src = &conn.real;
-      c.quote_dst = &conn.local;
-      detail::rewrite_icmp_error(pkt, c, opt);
-    });
-  }
-  if (!detail::key_src_is(pkt.key(), conn.client) || !detail::key_dst_is(pkt.key(), conn.vip))
-    return unexpected{forward_error::flow_mismatch};
-  return detail::nat_finish(buf, pkt, cfg, reply, [&] {
-    detail::endpoint_change c;
-    c.src = &conn.local;
-    c.dst = &conn.real;
-    detail::rewrite_endpoints(pkt, c, opt);
-  });
+  return detail::nat_translate(buf, pkt, conn.client, conn.vip, &conn.local, &conn.real, cfg, reply);
 }
 
 /// Real server -> client through FullNAT: real server -> local becomes VIP -> client; an ICMP
@@ -209,32 +184,7 @@ class full_nat_port_pool {
 [[nodiscard]] inline forward_result full_nat_outbound(frame_buffer& buf, const wire::packet_view& pkt,
                                                       const full_nat_connection& conn, const nat_config& cfg,
                                                       std::span<std::byte> reply = {}) noexcept {
-  if (auto e = detail::check_view(buf, pkt); e != forward_error::none) return unexpected{e};
-  const wire::endpoint* eps[] = {&conn.client, &conn.vip, &conn.local, &conn.real};
-  if (auto e = detail::nat_common_checks(pkt, eps, 4); e != forward_error::none) return unexpected{e};
-  const auto opt = detail::nat_rewrite_options(cfg);
-  if (pkt.is_icmp_error()) {
-    const auto q = pkt.quoted_flow_key();
-    if (!detail::same_address(pkt.l3(), detail::dst_addr_offset(pkt.family()), conn.local.address) ||
-        !detail::key_src_is(q, conn.local) || !detail::key_dst_is(q, conn.real))
-      return unexpected{forward_error::flow_mismatch};
-    return detail::nat_finish(buf, pkt, cfg, reply, [&] {
-      detail::icmp_change c;
-      c.outer_src = &conn.vip.address;
-      c.outer_dst = &conn.client.address;
-      c.quote_src = &conn.client;
-      c.quote_dst = &conn.vip;
-      detail::rewrite_icmp_error(pkt, c, opt);
-    });
-  }
-  if (!detail::key_src_is(pkt.key(), conn.real) || !detail::key_dst_is(pkt.key(), conn.local))
-    return unexpected{forward_error::flow_mismatch};
-  return detail::nat_finish(buf, pkt, cfg, reply, [&] {
-    detail::endpoint_change c;
-    c.src = &conn.vip;
-    c.dst = &conn.client;
-    detail::rewrite_endpoints(pkt, c, opt);
-  });
+  return detail::nat_translate(buf, pkt, conn.real, conn.local, &conn.vip, &conn.client, cfg, reply);
 }
 
 }  // namespace l4lb::forward

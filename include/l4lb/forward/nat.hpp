@@ -86,6 +86,44 @@ template <class Rewrite>
   return forwarded{forward_action::forward, apply_l2(buf, l2, l3_start, l3_start + pkt.l3_len())};
 }
 
+/// One NAT-style translation, shared by NAT and FullNAT in both directions. The packet must
+/// belong to the flow `from_src -> from_dst`; it leaves as `to_src -> to_dst` (nullptr: that
+/// side is unchanged). An ICMP error travelling the same way must be addressed to from_dst and
+/// quote the reverse flow (from_dst -> from_src): its outer addresses change like the data's and
+/// the quote changes mirror-wise (ip_vs_core.c ip_vs_nat_icmp). Every endpoint must be of the
+/// packet's family.
+[[nodiscard]] inline forward_result nat_translate(frame_buffer& buf, const wire::packet_view& pkt,
+                                                  const wire::endpoint& from_src, const wire::endpoint& from_dst,
+                                                  const wire::endpoint* to_src, const wire::endpoint* to_dst,
+                                                  const nat_config& cfg, std::span<std::byte> reply) noexcept {
+  if (auto e = check_view(buf, pkt); e != forward_error::none) return unexpected{e};
+  const wire::endpoint* eps[] = {&from_src, &from_dst, to_src ? to_src : &from_src, to_dst ? to_dst : &from_dst};
+  if (auto e = nat_common_checks(pkt, eps, 4); e != forward_error::none) return unexpected{e};
+  const auto opt = nat_rewrite_options(cfg);
+  if (pkt.is_icmp_error()) {
+    const auto q = pkt.quoted_flow_key();
+    if (!same_address(pkt.l3(), dst_addr_offset(pkt.family()), from_dst.address) || !key_src_is(q, from_dst) ||
+        !key_dst_is(q, from_src))
+      return unexpected{forward_error::flow_mismatch};
+    return nat_finish(buf, pkt, cfg, reply, [&] {
+      icmp_change c;
+      c.outer_src = to_src ? &to_src->address : nullptr;
+      c.outer_dst = to_dst ? &to_dst->address : nullptr;
+      c.quote_src = to_dst;
+      c.quote_dst = to_src;
+      rewrite_icmp_error(pkt, c, opt);
+    });
+  }
+  if (!key_src_is(pkt.key(), from_src) || !key_dst_is(pkt.key(), from_dst))
+    return unexpected{forward_error::flow_mismatch};
+  return nat_finish(buf, pkt, cfg, reply, [&] {
+    endpoint_change c;
+    c.src = to_src;
+    c.dst = to_dst;
+    rewrite_endpoints(pkt, c, opt);
+  });
+}
+
 }  // namespace detail
 
 /// Client -> real server. A TCP/UDP packet client -> VIP gets destination = real server (address
@@ -98,29 +136,7 @@ template <class Rewrite>
 [[nodiscard]] inline forward_result nat_inbound(frame_buffer& buf, const wire::packet_view& pkt,
                                                 const nat_connection& conn, const nat_config& cfg,
                                                 std::span<std::byte> reply = {}) noexcept {
-  if (auto e = detail::check_view(buf, pkt); e != forward_error::none) return unexpected{e};
-  const wire::endpoint* eps[] = {&conn.client, &conn.vip, &conn.real};
-  if (auto e = detail::nat_common_checks(pkt, eps, 3); e != forward_error::none) return unexpected{e};
-  const auto opt = detail::nat_rewrite_options(cfg);
-  if (pkt.is_icmp_error()) {
-    const auto q = pkt.quoted_flow_key();
-    if (!detail::same_address(pkt.l3(), detail::dst_addr_offset(pkt.family()), conn.vip.address) ||
-        !detail::key_src_is(q, conn.vip) || !detail::key_dst_is(q, conn.client))
-      return unexpected{forward_error::flow_mismatch};
-    return detail::nat_finish(buf, pkt, cfg, reply, [&] {
-      detail::icmp_change c;
-      c.outer_dst = &conn.real.address;
-      c.quote_src = &conn.real;
-      detail::rewrite_icmp_error(pkt, c, opt);
-    });
-  }
-  if (!detail::key_src_is(pkt.key(), conn.client) || !detail::key_dst_is(pkt.key(), conn.vip))
-    return unexpected{forward_error::flow_mismatch};
-  return detail::nat_finish(buf, pkt, cfg, reply, [&] {
-    detail::endpoint_change c;
-    c.dst = &conn.real;
-    detail::rewrite_endpoints(pkt, c, opt);
-  });
+  return detail::nat_translate(buf, pkt, conn.client, conn.vip, nullptr, &conn.real, cfg, reply);
 }
 
 /// Real server -> client (the reply direction, ip_vs_core.c handle_response). A TCP/UDP packet
@@ -130,29 +146,7 @@ template <class Rewrite>
 [[nodiscard]] inline forward_result nat_outbound(frame_buffer& buf, const wire::packet_view& pkt,
                                                  const nat_connection& conn, const nat_config& cfg,
                                                  std::span<std::byte> reply = {}) noexcept {
-  if (auto e = detail::check_view(buf, pkt); e != forward_error::none) return unexpected{e};
-  const wire::endpoint* eps[] = {&conn.client, &conn.vip, &conn.real};
-  if (auto e = detail::nat_common_checks(pkt, eps, 3); e != forward_error::none) return unexpected{e};
-  const auto opt = detail::nat_rewrite_options(cfg);
-  if (pkt.is_icmp_error()) {
-    const auto q = pkt.quoted_flow_key();
-    if (!detail::same_address(pkt.l3(), detail::dst_addr_offset(pkt.family()), conn.client.address) ||
-        !detail::key_src_is(q, conn.client) || !detail::key_dst_is(q, conn.real))
-      return unexpected{forward_error::flow_mismatch};
-    return detail::nat_finish(buf, pkt, cfg, reply, [&] {
-      detail::icmp_change c;
-      c.outer_src = &conn.vip.address;
-      c.quote_dst = &conn.vip;
-      detail::rewrite_icmp_error(pkt, c, opt);
-    });
-  }
-  if (!detail::key_src_is(pkt.key(), conn.real) || !detail::key_dst_is(pkt.key(), conn.client))
-    return unexpected{forward_error::flow_mismatch};
-  return detail::nat_finish(buf, pkt, cfg, reply, [&] {
-    detail::endpoint_change c;
-    c.src = &conn.vip;
-    detail::rewrite_endpoints(pkt, c, opt);
-  });
+  return detail::nat_translate(buf, pkt, conn.real, conn.client, &conn.vip, nullptr, cfg, reply);
 }
 
 }  // namespace l4lb::forward
