@@ -22,6 +22,11 @@
 #include "l4lb/wire/udp.hpp"
 #include "l4lb/wire/vlan.hpp"
 
+// sched: every IPVS scheduler plus swrr, ring and weighted Maglev; any_scheduler picks by name
+#include "l4lb/sched/any_scheduler.hpp"
+#include "l4lb/sched/real_server.hpp"
+#include "l4lb/sched/scheduler.hpp"
+
 // conn: connection tracking (IPVS state machine, timeouts, persistence, expiry, sharding)
 #include "l4lb/conn/conn_table.hpp"
 #include "l4lb/conn/persistence.hpp"

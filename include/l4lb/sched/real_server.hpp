@@ -36,6 +36,12 @@ struct real_server {
   /// Linked in the service (IPVS's AVAILABLE flag); cleared when the server is removed.
   bool available = true;
 
+  /// May take a new connection under every shipped IPVS policy's basic test: not quiesced
+  /// (weight 0) and not overloaded. Policies add their own conditions (ovf: active <= weight).
+  [[nodiscard]] constexpr bool accepts_new_connections() const noexcept {
+    return weight != 0 && !overloaded;
+  }
+
   /// IPVS's load metric for lc/wlc/lblc/lblcr: 256 * active + inactive (ip_vs_dest_conn_overhead).
   [[nodiscard]] constexpr std::uint64_t overhead() const noexcept {
     return (std::uint64_t{active_conns} << 8) + inactive_conns;

@@ -19,6 +19,16 @@ namespace l4lb::sched {
 /// - `pick(dests, ctx)`: data plane; returns an index into dests or no_dest; noexcept, no
 ///   allocation. Policies with cursors (rr, wrr) advance them here, hence non-const.
 /// - `counts_changed(dests, id)`: data plane; dests[id]'s counters or overload flag changed.
+///
+/// The contract every shipped policy keeps (and tests/sched checks):
+/// - call rebuild after every change of the list (and of a weight or threshold) before the next
+///   pick; a policy may answer no_dest when `dests` is not the list it was rebuilt for;
+/// - call counts_changed after every change of a server's active/inactive counts or overload
+///   flag (after_bind / after_unbind): lc, wlc, sed, nq, fo, ovf, rr, wrr, swrr and twos keep
+///   per-server structures on them and would otherwise pick from stale values;
+/// - an empty list, all servers quiesced (weight 0), all overloaded: no_dest, never a crash;
+/// - a quiesced or overloaded server is never picked for a new connection (lblc/lblcr's cached
+///   path applies IPVS's own overload rule there, as the kernel does).
 template <class S>
 concept scheduler = requires(S s, std::span<const real_server> dests, const pick_context& ctx,
                              dest_id id, dest_change change) {

@@ -1,0 +1,307 @@
+// IPVS mh (maglev.hpp). Expected values: the derived vectors of shared/ipvs-notes.md (mh section),
+// the kernel's rules worked in the comments, and for whole-table facts the independent model in
+// tests/sched/ipvs_hash_oracle.py (written from ip_vs_mh.c, checked there against the notes).
+#include <array>
+#include <cstdint>
+#include <map>
+#include <vector>
+
+#include <doctest/doctest.h>
+
+#include "hash_policy_fixtures.hpp"
+#include "l4lb/sched/maglev.hpp"
+
+using namespace l4lb;
+using namespace l4lb::sched;
+using namespace l4lb::sched::fixtures;
+
+namespace {
+
+// The notes' setup: list order 10.0.0.1 (w4), 10.0.0.2 (w3), 10.0.0.3 (w2).
+std::vector<real_server> list_432() {
+  return {server("10.0.0.1:80", 4, 1), server("10.0.0.2:80", 3, 2), server("10.0.0.3:80", 2, 3)};
+}
+
+std::array<int, 3> shares(const maglev_hashing& mh) {
+  std::array<int, 3> c{};
+  for (dest_id d : mh.slots()) {
+    REQUIRE(d < 3);
+    ++c[d];
+  }
+  return c;
+}
+
+}  // namespace
+
+TEST_SUITE("sched") {
+
+TEST_CASE("mh: hash and permutation vectors (ipvs-notes, mh section)") {
+  // v = 0 + 80 + 0x0a000001 = 0x0a000051; H1 = 0x439c0cbe, H2 = 0x97b3dc47.
+  CHECK(maglev_hashing::hash(maglev_hashing::key1, 0x0a000001u, 80, 0) == 0x439c0cbeu);
+  CHECK(maglev_hashing::hash(maglev_hashing::key2, 0x0a000001u, 80, 0) == 0x97b3dc47u);
+  // offset = 0x439c0cbe mod 4093 = 3167, skip = 0x97b3dc47 mod 4092 + 1 = 700.
+  auto p = maglev_hashing::permutation_of(ep("10.0.0.1:80"), 4093);
+  CHECK(p.offset == 3167);
+  CHECK(p.skip == 700);
+  p = maglev_hashing::permutation_of(ep("10.0.0.2:80"), 4093);
+  CHECK(p.offset == 1231);
+  CHECK(p.skip == 3544);
+  p = maglev_hashing::permutation_of(ep("10.0.0.3:80"), 4093);
+  CHECK(p.offset == 1631);
+  CHECK(p.skip == 3453);
+  // Same hashes, table 251: 0x439c0cbe mod 251 = 226, 0x97b3dc47 mod 250 + 1 = 202.
+  p = maglev_hashing::permutation_of(ep("10.0.0.1:80"), 251);
+  CHECK(p.offset == 226);
+  CHECK(p.skip == 202);
+  // Client 192.168.0.1, port 0: H1 = 0x8334668e, slot 0x8334668e mod 4093 = 1278.
+  CHECK(maglev_hashing::hash(maglev_hashing::key1, 0xC0A80001u, 0, 0) == 0x8334668eu);
+  CHECK(maglev_hashing::hash(maglev_hashing::key1, 0xC0A80001u, 0, 0) % 4093 == 1278);
+}
+
+TEST_CASE("mh: table size follows CONFIG_IP_VS_MH_TAB_INDEX") {
+  CHECK(maglev_hashing{}.table_size() == 4093);  // index 12
+  CHECK(maglev_hashing({}, 8).table_size() == 251);
+  CHECK(maglev_hashing({}, 17).table_size() == 131071);
+  std::vector<real_server> d = list_432();
+  maglev_hashing too_small({}, 7), too_big({}, 18);
+  CHECK(too_small.rebuild(d, {}) == build_error::bad_table_size);
+  CHECK(too_big.rebuild(d, {}) == build_error::bad_table_size);
+  CHECK(too_small.pick(d, {tcp("192.168.0.1:1", "10.0.0.100:80")}) == no_dest);
+}
+
+TEST_CASE("mh: weights 4,3,2 give 1820/1365/908 slots, and list order matters") {
+  maglev_hashing mh;
+  auto d = list_432();
+  CHECK(mh.rebuild(d, {dest_change::kind::init}) == build_error::ok);
+  // ipvs-notes: "With weights 4,3,2 the table shares are 1820/1365/908" (4093 slots, turns
+  // 4, 3, 2 in a row per pass). The first 16 slots per the reference model:
+  CHECK(shares(mh) == std::array<int, 3>{1820, 1365, 908});
+  const std::array<dest_id, 16> first16{0, 0, 1, 1, 0, 0, 1, 2, 2, 0, 0, 1, 1, 0, 0, 2};
+  for (std::size_t i = 0; i < first16.size(); ++i) CHECK(mh.slots()[i] == first16[i]);
+  // The same servers added the other way round (list .3, .2, .1): the reference model gives
+  // 910/1365/1818 (positions now mean .3, .2, .1): the kernel's table depends on list order.
+  std::vector<real_server> rev(d.rbegin(), d.rend());
+  CHECK(mh.rebuild(rev, {dest_change::kind::init}) == build_error::ok);
+  CHECK(shares(mh) == std::array<int, 3>{910, 1365, 1818});
+}
+
+TEST_CASE("mh: equal weights and a single server") {
+  maglev_hashing mh;
+  std::vector<real_server> d = {server("10.0.0.1:80", 1, 1), server("10.0.0.2:80", 1, 2),
+                                server("10.0.0.3:80", 1, 3)};
+  (void)mh.rebuild(d, {});
+  // One slot each per pass: 4093 = 3 * 1364 + 1, the first server gets the extra slot.
+  CHECK(shares(mh) == std::array<int, 3>{1365, 1364, 1364});
+  // Weight 7 alone: gcd 7, turns 1; every slot is the one server.
+  std::vector<real_server> one = {server("10.0.0.9:80", 7, 9)};
+  (void)mh.rebuild(one, {});
+  for (dest_id s : mh.slots()) CHECK(s == 0);
+  CHECK(mh.pick(one, {tcp("192.168.0.1:1", "10.0.0.100:80")}) == 0);
+}
+
+TEST_CASE("mh: the first claims are each server's offset (table 251)") {
+  maglev_hashing mh({}, 8);
+  std::vector<real_server> d = {server("10.0.0.1:80", 1, 1), server("10.0.0.2:80", 1, 2)};
+  (void)mh.rebuild(d, {});
+  // Pass 1: 10.0.0.1 takes its offset 226, 10.0.0.2 its offset 0xa1cf683b mod 251 = 26.
+  CHECK(mh.slots()[226] == 0);
+  CHECK(mh.slots()[26] == 1);
+  // Pass 2: 10.0.0.1 continues at (226 + 202) mod 251 = 177 (free) -> slot 177.
+  CHECK(mh.slots()[177] == 0);
+  // 251 slots alternate between two servers: 126 and 125.
+  int first = 0;
+  for (dest_id s : mh.slots()) first += s == 0;
+  CHECK(first == 126);
+}
+
+TEST_CASE("mh: big weight ratios are shifted to fit 6 bits (rshift)") {
+  maglev_hashing mh;
+  std::vector<real_server> d = {server("10.0.0.1:80", 1000, 1), server("10.0.0.2:80", 1, 2)};
+  (void)mh.rebuild(d, {});
+  // gcd 1, max 1000: fls(1000) = 10, rshift = 10 - 6 = 4; turns 1000 >> 4 = 62 and max(1 >> 4, 1)
+  // = 1: 62 slots to 1 per pass, 4093 = 63 * 64 + 61 -> 64 passes: 3968 + 61 = 4029 and 64.
+  int first = 0;
+  for (dest_id s : mh.slots()) first += s == 0;
+  CHECK(first == 4029);
+}
+
+TEST_CASE("mh: picks the slot of the client address; mh-port adds the source port") {
+  auto d = list_432();
+  maglev_hashing mh;
+  (void)mh.rebuild(d, {});
+  // Slot 1278 (see the vectors) belongs to position 0 (10.0.0.1) per the reference model.
+  CHECK(mh.slots()[1278] == 0);
+  CHECK(mh.pick(d, {tcp("192.168.0.1:12345", "10.0.0.100:80")}) == 0);
+  CHECK(mh.pick(d, {tcp("192.168.0.1:999", "10.0.0.200:443")}) == 0);  // port, VIP ignored
+  maglev_hashing port({.fallback = false, .port = true});
+  (void)port.rebuild(d, {});
+  // v = 12345 + 0xC0A80001; reference model: slot 305, held by position 1 (10.0.0.2).
+  CHECK(port.slots()[305] == 1);
+  CHECK(port.pick(d, {tcp("192.168.0.1:12345", "10.0.0.100:80")}) == 1);
+  // Inverse header: destination address and destination port are the key.
+  CHECK(port.pick(d, {tcp("10.0.0.100:80", "192.168.0.1:12345"), 0, true}) == 1);
+  // No ports for ICMP: slot 1278 again.
+  CHECK(port.pick(d, {flow(wire::ip_proto::icmp, "192.168.0.1:12345", "10.0.0.100:80")}) == 0);
+}
+
+TEST_CASE("mh: IPv6 servers and clients fold to 32 bits") {
+  maglev_hashing mh;
+  std::vector<real_server> d = {server("[2001:db8::1]:80", 1, 1)};
+  // fold(2001:db8::1) = 0x20010db9: the permutation is that of a v4 server 32.1.13.185:80.
+  const auto p6 = maglev_hashing::permutation_of(ep("[2001:db8::1]:80"), 4093);
+  const auto p4 = maglev_hashing::permutation_of(ep("32.1.13.185:80"), 4093);
+  CHECK(p6.offset == p4.offset);
+  CHECK(p6.skip == p4.skip);
+  (void)mh.rebuild(d, {});
+  const wire::flow_key f{wire::ip_proto::tcp, ep("[2001:db8::99]:1000"), ep("[2001:db8::100]:80")};
+  CHECK(mh.pick(d, {f}) == 0);
+}
+
+TEST_CASE("mh: a quiesced server keeps its slots; only its clients change") {
+  auto d = list_432();
+  maglev_hashing plain, fallback({.fallback = true, .port = false});
+  (void)plain.rebuild(d, {});
+  (void)fallback.rebuild(d, {});
+  const std::vector<dest_id> before(plain.slots().begin(), plain.slots().end());
+  edit_weight(d[0], 0);  // ipvsadm -e -w 0: last_weight stays 4
+  (void)plain.rebuild(d, {dest_change::kind::edited, 0});
+  (void)fallback.rebuild(d, {dest_change::kind::edited, 0});
+  CHECK(std::vector<dest_id>(plain.slots().begin(), plain.slots().end()) == before);
+  // Client 192.168.0.1 -> slot 1278 -> position 0, now quiesced: refused without mh-fallback.
+  const auto f = tcp("192.168.0.1:1", "10.0.0.100:80");
+  CHECK(plain.pick(d, {f}) == no_dest);
+  // mh-fallback: r = 1278 + o; o = 0: H(key1, client, 0, 1278) mod 4093 = slot 2972 (reference
+  // model) -> position 1, usable.
+  CHECK(fallback.slots()[2972] == 1);
+  CHECK(fallback.pick(d, {f}) == 1);
+  // Over 100 000 client addresses: exactly the quiesced server's clients change.
+  std::size_t changed = 0, on_quiesced = 0;
+  for (std::uint32_t n = 0; n < 100000; ++n) {
+    const auto c = nth_client_address(n);
+    const dest_id was = before[maglev_hashing::hash(maglev_hashing::key1, 0xC6120000u + n, 0, 0) %
+                               4093];
+    const dest_id now = fallback.pick(d, {c});
+    if (was == 0) {
+      ++on_quiesced;
+      CHECK(now != 0);
+      CHECK(plain.pick(d, {c}) == no_dest);
+    } else {
+      changed += now != was;
+    }
+  }
+  CHECK(changed == 0);
+  CHECK(on_quiesced > 40000);  // about 1820/4093 of the clients
+}
+
+TEST_CASE("mh-fallback: slots H(key1, client, port, (o + first) mod M) mod M are tried in turn") {
+  // The rule, written out with the (vector-checked) hash: first usable server along the
+  // sequence; an empty slot would end it.
+  auto d = list_432();
+  maglev_hashing mh({.fallback = true, .port = true});
+  (void)mh.rebuild(d, {});
+  d[0].overloaded = true;
+  const std::uint32_t m = mh.table_size();
+  for (std::uint32_t n = 0; n < 3000; ++n) {
+    const auto c = nth_client(n);
+    const std::uint32_t folded = 0xC6120000u + (n >> 4);
+    const std::uint16_t port = c.src_port;
+    const std::uint32_t first = maglev_hashing::hash(maglev_hashing::key1, folded, port, 0) % m;
+    dest_id want = mh.slots()[first];
+    for (std::uint32_t o = 0; want == 0 && o < m; ++o)
+      want = mh.slots()[maglev_hashing::hash(maglev_hashing::key1, folded, port, (o + first) % m) % m];
+    CHECK(mh.pick(d, {c}) == want);
+  }
+}
+
+TEST_CASE("mh: overloaded servers are refused or skipped, never picked") {
+  auto d = list_432();
+  maglev_hashing plain, fallback({.fallback = true, .port = false});
+  (void)plain.rebuild(d, {});
+  (void)fallback.rebuild(d, {});
+  d[0].overloaded = true;
+  d[2].overloaded = true;
+  for (std::uint32_t n = 0; n < 2000; ++n) {
+    const auto c = nth_client_address(n);
+    const dest_id p = plain.pick(d, {c});
+    CHECK((p == no_dest || p == 1));
+    CHECK(fallback.pick(d, {c}) == 1);
+  }
+}
+
+TEST_CASE("mh: no destination for an empty service, all quiesced, all overloaded") {
+  maglev_hashing mh({.fallback = true, .port = true});
+  std::vector<real_server> none;
+  CHECK(mh.rebuild(none, {}) == build_error::ok);
+  CHECK(mh.pick(none, {tcp("192.168.0.1:1", "10.0.0.100:80")}) == no_dest);
+  auto d = list_432();
+  SUBCASE("all quiesced (table kept from last_weight, every slot refused)") {
+    for (auto& r : d) edit_weight(r, 0);
+    (void)mh.rebuild(d, {dest_change::kind::edited, 0});
+    CHECK(mh.pick(d, {tcp("192.168.0.1:1", "10.0.0.100:80")}) == no_dest);
+  }
+  SUBCASE("all overloaded") {
+    (void)mh.rebuild(d, {});
+    for (auto& r : d) r.overloaded = true;
+    CHECK(mh.pick(d, {tcp("192.168.0.1:1", "10.0.0.100:80")}) == no_dest);
+  }
+  SUBCASE("added with weight 0: last_weight 0, no slots at all") {
+    std::vector<real_server> zero = {server("10.0.0.1:80", 0, 1)};
+    (void)mh.rebuild(zero, {});
+    for (dest_id s : mh.slots()) CHECK(s == no_dest);
+    CHECK(mh.pick(zero, {tcp("192.168.0.1:1", "10.0.0.100:80")}) == no_dest);
+  }
+}
+
+TEST_CASE("mh: more servers than slots is refused (the kernel's EINVAL)") {
+  maglev_hashing mh({}, 8);  // 251 slots
+  std::vector<real_server> d;
+  for (std::uint32_t i = 0; i < 252; ++i) {
+    real_server r;
+    r.endpoint = {wire::ipv4_address::from_u32(0x0A010000u + i), 80};
+    r.handle = i;
+    d.push_back(r);
+  }
+  CHECK(mh.rebuild(d, {}) == build_error::too_many_servers);
+  CHECK(mh.pick(d, {tcp("192.168.0.1:1", "10.0.0.100:80")}) == no_dest);
+  d.pop_back();
+  CHECK(mh.rebuild(d, {}) == build_error::ok);
+  CHECK(mh.pick(d, {tcp("192.168.0.1:1", "10.0.0.100:80")}) != no_dest);
+}
+
+TEST_CASE("mh: removing one of N servers moves about 1/N of the clients") {
+  // Bound (Maglev, NSDI'16 section 3.4: near-minimal disruption): every client of the removed
+  // server moves (~1/N), and at most 2 % of all clients move between the remaining servers.
+  // The reference model measures 0.9 % of the slots for this setup.
+  constexpr std::uint32_t n = 10;
+  std::vector<real_server> d;
+  for (std::uint32_t i = 0; i < n; ++i) {
+    real_server r;
+    r.endpoint = {wire::ipv4_address::from_u32(0x0A000101u + i), 80};
+    r.handle = i;
+    d.push_back(r);
+  }
+  maglev_hashing before, after;
+  (void)before.rebuild(d, {});
+  auto removed = d;
+  removed.erase(removed.begin() + 3);
+  (void)after.rebuild(removed, {dest_change::kind::removed, 3});
+  std::size_t on_removed = 0, moved_others = 0;
+  constexpr std::uint32_t keys = 100000;
+  for (std::uint32_t k = 0; k < keys; ++k) {
+    const auto c = nth_client_address(k);
+    const dest_id b = before.pick(d, {c});
+    const dest_id a = after.pick(removed, {c});
+    REQUIRE(b != no_dest);
+    REQUIRE(a != no_dest);
+    if (b == 3) {
+      ++on_removed;
+    } else if (d[b].endpoint != removed[a].endpoint) {
+      ++moved_others;
+    }
+  }
+  CHECK(on_removed > keys / n / 2);
+  CHECK(on_removed < keys / n * 2);
+  CHECK(moved_others <= keys / 50);
+}
+
+}  // TEST_SUITE
