@@ -515,3 +515,63 @@ TEST_CASE("conn_table: the Kubernetes scenario — server removed or quiesced, p
   }
 }
 }
+
+TEST_CASE("conn_table: a ref from earlier in the burst that an insert evicted is not applied") {
+  // Review finding: find_burst() then insert() (which may evict) then apply_input_rules() on a
+  // ref found before the eviction used the freed or reused slot: another flow's state and
+  // counts changed. The key form re-checks the ref and looks the flow up again.
+  auto table = make_table<conn_table_v4>(15);
+  const std::int64_t t0 = 100 * sec;
+  for (std::uint32_t i = 0; i < 15; ++i) {
+    auto r = table.insert(key<ipv4_address>(i, 1), new_conn{0, false, no_template}, t0);
+    REQUIRE(r);
+    table.on_packet(*r, tcp_flag::syn, direction::input, t0);  // embryonic: evictable
+  }
+  // One burst: all 15 flows are found, then a new flow's insert evicts one of them.
+  const std::int64_t now = t0 + sec;
+  std::array<conn_key<ipv4_address>, 15> keys;
+  for (std::uint32_t i = 0; i < 15; ++i) keys[i] = key<ipv4_address>(i, 1);
+  std::array<conn_ref, 15> refs{};
+  REQUIRE(table.find_burst(keys, refs, now) == 0x7fff);
+  auto fresh = table.insert(key<ipv4_address>(99, 1), new_conn{1, false, no_template}, now);
+  REQUIRE(fresh);
+  REQUIRE(table.stats().evicted_embryonic == 1);
+  std::size_t gone = 15;
+  for (std::size_t i = 0; i < 15; ++i)
+    if (table.find(keys[i], now) == no_conn) gone = i;
+  REQUIRE(gone < 15);
+  CHECK(refs[gone] == *fresh);  // the new connection took the evicted slot
+  CHECK_FALSE(table.holds(refs[gone], keys[gone]));
+  for (std::size_t i = 0; i < 15; ++i)
+    if (i != gone) CHECK(table.holds(refs[i], keys[i]));
+  // The stale ref is a miss for the evicted flow, and the new connection is untouched.
+  const auto in = table.apply_input_rules(refs[gone], keys[gone], tcp_flag::ack, now);
+  CHECK(in.action == input_action::miss);
+  CHECK(table.state(*fresh) == static_cast<std::uint8_t>(tcp_state::none));
+  CHECK(table.counts(1).inactive_conns == 1);
+  CHECK(table.counts(1).active_conns == 0);
+  CHECK(table.counts(0).active_conns == 14);
+  // Erasing a ref twice releases its counts once.
+  const std::size_t victim = (gone + 1) % 15;
+  table.erase(refs[victim], now);
+  table.erase(refs[victim], now);
+  CHECK(table.counts(0).active_conns == 13);
+  CHECK(table.counts(0).inactive_conns == 0);
+  CHECK(table.size() == 14);
+}
+
+TEST_CASE("conn_table: set_state refuses a state outside IPVS's table") {
+  // A sync message's state byte comes off the network: 11 (IP_VS_TCP_S_LAST) and above are not
+  // states (ipvs-notes 3.3).
+  auto table = make_table<conn_table_v4>(64);
+  auto r = table.insert(key<ipv4_address>(1, 1), new_conn{0, false, no_template}, sec);
+  REQUIRE(r);
+  CHECK_FALSE(table.set_state(*r, static_cast<tcp_state>(11), sec));
+  CHECK_FALSE(table.set_state(*r, static_cast<tcp_state>(200), sec));
+  CHECK(table.state(*r) == static_cast<std::uint8_t>(tcp_state::none));
+  CHECK(table.set_state(*r, tcp_state::established, sec));
+  CHECK(table.counts(0).active_conns == 1);
+  auto u = table.insert(key<ipv4_address>(2, 1, 100, 53, udp), new_conn{0, false, no_template}, sec);
+  REQUIRE(u);
+  CHECK_FALSE(table.set_state(*u, tcp_state::established, sec));  // not TCP
+}

@@ -47,8 +47,10 @@ inline std::vector<real_server> ipvs_list_after_adding(std::vector<real_server> 
 
 /// `ipvsadm -e -w weight`: last_weight follows only non-zero weights.
 inline void edit_weight(real_server& r, std::uint32_t weight) {
-  r.weight = weight;
-  if (weight != 0) r.last_weight = weight;
+  const std::uint32_t before = r.table_weight();
+  r.set_weight(weight);
+  // The rule written out independently of set_weight: last_weight follows non-zero weights only.
+  CHECK(r.table_weight() == (weight != 0 ? weight : before));
 }
 
 inline wire::flow_key flow(std::uint8_t protocol, std::string_view src, std::string_view dst) {

@@ -305,3 +305,20 @@ TEST_CASE("mh: removing one of N servers moves about 1/N of the clients") {
 }
 
 }  // TEST_SUITE
+
+TEST_CASE("real_server: a server built with only a weight hashes by that weight") {
+  // Review finding: last_weight once defaulted to 1 whatever the weight, so
+  // real_server{.weight = 4} built mh tables as weight 1. IPVS sets last_weight on add to the
+  // weight given (even 0), so table_weight() follows weight until an edit quiesces the server.
+  real_server r;
+  r.weight = 4;
+  CHECK(r.table_weight() == 4);
+  r.set_weight(0);  // ipvsadm -e -w 0: keeps its share
+  CHECK(r.weight == 0);
+  CHECK(r.table_weight() == 4);
+  r.set_weight(7);
+  CHECK(r.table_weight() == 7);
+  real_server added_quiesced;
+  added_quiesced.weight = 0;  // ipvsadm -a ... -w 0: last_weight 0, no slots
+  CHECK(added_quiesced.table_weight() == 0);
+}

@@ -28,7 +28,7 @@ namespace {
 std::vector<std::uint16_t> reference_table(const std::vector<real_server>& dests, std::uint32_t m) {
   std::vector<std::size_t> order;
   for (std::size_t i = 0; i < dests.size(); ++i)
-    if (dests[i].last_weight > 0) order.push_back(i);
+    if (dests[i].table_weight() > 0) order.push_back(i);
   std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
     if (dests[a].endpoint != dests[b].endpoint) return dests[a].endpoint < dests[b].endpoint;
     return dests[a].handle < dests[b].handle;
@@ -38,15 +38,15 @@ std::vector<std::uint16_t> reference_table(const std::vector<real_server>& dests
   if (n == 0) return table;
   std::vector<std::uint64_t> offset(n), skip(n), next(n), quota(n), rem(n);
   std::uint64_t total = 0;
-  for (std::size_t k = 0; k < n; ++k) total += dests[order[k]].last_weight;
+  for (std::size_t k = 0; k < n; ++k) total += dests[order[k]].table_weight();
   std::uint64_t given = 0;
   for (std::size_t k = 0; k < n; ++k) {
     const auto& e = dests[order[k]].endpoint;
     offset[k] = stable_hash::endpoint_hash(e, stable_hash::maglev_offset_seed) % m;
     skip[k] = stable_hash::endpoint_hash(e, stable_hash::maglev_skip_seed) % (m - 1) + 1;
     next[k] = offset[k];
-    quota[k] = std::uint64_t{m} * dests[order[k]].last_weight / total;
-    rem[k] = std::uint64_t{m} * dests[order[k]].last_weight % total;
+    quota[k] = std::uint64_t{m} * dests[order[k]].table_weight() / total;
+    rem[k] = std::uint64_t{m} * dests[order[k]].table_weight() % total;
     given += quota[k];
   }
   std::vector<std::size_t> by_rem(n);

@@ -46,7 +46,8 @@
 // director applies). A connection whose deadline is reached is still counted until it is reaped.
 //
 // Use, per burst on one core: expire(now, budget); find_burst(keys, refs, now); for each packet
-// apply_input_rules(ref, tcp_flags, now) (reuse and removed-server rules); on a hit
+// apply_input_rules(ref, key, tcp_flags, now) (reuse and removed-server rules; the key form
+// re-checks a ref that an insert or removal earlier in the same burst may have freed); on a hit
 // on_packet(ref, flags, direction::input, now); on a miss that may start a connection, the
 // persistence template (find_template / insert_template) or the scheduler gives the server, then
 // insert() and on_packet() for that first packet. NAT replies: find_reply(), then on_packet(ref,
@@ -409,8 +410,22 @@ class basic_conn_table {
                             std::int64_t now) noexcept {
     return apply_input_rules(find(k, h, now), tcp_flags, now);
   }
-  /// The rules of lookup_input for a connection already found (e.g. by find_burst); no_conn
-  /// gives `miss`.
+  /// Whether `ref` still holds the connection `k`. A ref from find()/find_burst() stays valid
+  /// only until the next insert (which may evict), erase, expire or rescheduling removal.
+  [[nodiscard]] bool holds(conn_ref ref, const key_type& k) const noexcept {
+    return ref < conns_.slot_count() && conns_.occupied(ref) && key_of(conns_.slot(ref)) == k;
+  }
+
+  /// apply_input_rules for a ref found earlier in the burst: a ref that no longer holds `k`
+  /// (its slot was freed or reused since the lookup) is looked up again first.
+  input_lookup apply_input_rules(conn_ref r, const key_type& k, std::uint8_t tcp_flags,
+                                 std::int64_t now) noexcept {
+    if (r != no_conn && !holds(r, k)) r = find(k, now);
+    return apply_input_rules(r, tcp_flags, now);
+  }
+
+  /// The rules of lookup_input for a connection just found (no insert or removal since);
+  /// no_conn gives `miss`.
   input_lookup apply_input_rules(conn_ref r, std::uint8_t tcp_flags, std::int64_t now) noexcept {
     if (r == no_conn) return {};
     const std::uint64_t bits = conns_.slot(r).bits;
@@ -539,17 +554,23 @@ class basic_conn_table {
 
   /// Puts a TCP connection in `state` with the accounting of a transition and that state's
   /// timeout (what the sync protocol's backup and IPVS's FTP LISTEN helper do).
-  void set_state(conn_ref ref, tcp_state state, std::int64_t now) noexcept {
+  /// Returns false (and changes nothing) for a non-TCP connection or a state outside IPVS's
+  /// table: a sync message's state byte comes off the network.
+  bool set_state(conn_ref ref, tcp_state state, std::int64_t now) noexcept {
+    if (static_cast<std::size_t>(state) >= tcp_state_count) return false;
     slot_type& s = conns_.slot(ref);
-    if (detail::protocol_of(s.bits) != wire::ip_proto::tcp) return;
+    if (detail::protocol_of(s.bits) != wire::ip_proto::tcp) return false;
     s.bits = change_state(s.bits, static_cast<tcp_state>(detail::state_of(s.bits)), state);
     set_deadline(ref, ceil_tick(now) + tcp_ticks_[static_cast<std::size_t>(state)],
                  floor_tick(now));
+    return true;
   }
 
   /// Removes a connection now (control-plane flush): counts released; a non-ASSURED template
   /// left without connections goes with it.
+  /// A ref whose slot is already free is ignored (its counts were released once already).
   void erase(conn_ref ref, std::int64_t now) noexcept {
+    if (ref >= conns_.slot_count() || !conns_.occupied(ref)) return;
     remove(ref, removal::flushed, floor_tick(now));
   }
 

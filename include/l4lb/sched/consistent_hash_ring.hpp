@@ -73,9 +73,9 @@ class consistent_hash_ring {
     std::vector<std::uint32_t> order;
     std::uint64_t total_weight = 0;
     for (std::size_t i = 0; i < dests.size(); ++i)
-      if (dests[i].last_weight > 0) {
+      if (dests[i].table_weight() > 0) {
         order.push_back(static_cast<std::uint32_t>(i));
-        total_weight += dests[i].last_weight;
+        total_weight += dests[i].table_weight();
       }
     if (order.empty()) return build_error::ok;
     std::sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) {
@@ -88,7 +88,7 @@ class consistent_hash_ring {
     std::vector<std::uint64_t> counts(order.size());
     std::uint64_t total_points = 0;
     for (std::size_t r = 0; r < order.size(); ++r) {
-      const u128 scaled = u128{opt_.points_per_server} * dests[order[r]].last_weight * n;
+      const u128 scaled = u128{opt_.points_per_server} * dests[order[r]].table_weight() * n;
       const auto p = static_cast<std::uint64_t>((2 * scaled + total_weight) / (2 * u128{total_weight}));
       counts[r] = std::max<std::uint64_t>(1, p);
       total_points += counts[r];
@@ -155,7 +155,7 @@ class consistent_hash_ring {
     const std::uint32_t start = stable_hash::reduce(stable_hash::splitmix64(h), n);
     for (std::uint32_t k = 0; k < n; ++k) {
       const std::uint32_t p = start + k < n ? start + k : start + k - n;
-      if (dests[p].last_weight > 0 && usable(dests[p])) return p;
+      if (dests[p].table_weight() > 0 && usable(dests[p])) return p;
     }
     return no_dest;
   }

@@ -83,8 +83,8 @@ class maglev_hashing {
     // ip_vs_mh_gcd_weight / ip_vs_mh_shift_weight, over last_weight.
     std::uint32_t g = 0, max_lw = 0;
     for (const real_server& r : dests) {
-      if (r.last_weight > 0) g = g > 0 ? std::gcd(r.last_weight, g) : r.last_weight;
-      max_lw = std::max(max_lw, r.last_weight);
+      if (r.table_weight() > 0) g = g > 0 ? std::gcd(r.table_weight(), g) : r.table_weight();
+      max_lw = std::max(max_lw, r.table_weight());
     }
     if (g < 1) return build_error::ok;  // no server with a weight: every slot empty
     const int fls = static_cast<int>(std::bit_width(max_lw / g));
@@ -98,7 +98,7 @@ class maglev_hashing {
     std::vector<setup> ds(dests.size());
     for (std::size_t i = 0; i < dests.size(); ++i) {
       const permutation p = permutation_of(dests[i].endpoint, size_);
-      const std::uint32_t lw = dests[i].last_weight;
+      const std::uint32_t lw = dests[i].table_weight();
       std::uint32_t turns = (lw / g) >> rshift;
       if (turns == 0) turns = lw != 0 ? 1 : 0;
       ds[i] = {p.offset, p.skip, turns};

@@ -23,9 +23,12 @@ struct real_server {
   std::uint32_t handle = 0;
   /// 0 = quiesced: never picked for new connections; existing ones continue.
   std::uint32_t weight = 1;
-  /// The latest non-zero weight (IPVS's last_weight, used by mh so a quiesced server keeps its
-  /// slots): set on add even when 0, and on edit only when the new weight is non-zero.
-  std::uint32_t last_weight = 1;
+  /// The latest non-zero weight (IPVS's last_weight, used by mh, ring and wmh so a quiesced
+  /// server keeps its slots): set on add even when 0, and on edit only when the new weight is
+  /// non-zero. `same_as_weight` (the default) means "follow weight": right for a server as added;
+  /// a control plane that quiesces with weight 0 sets the old weight here (set_weight does).
+  static constexpr std::uint32_t same_as_weight = 0xFFFFFFFFu;
+  std::uint32_t last_weight = same_as_weight;
   std::uint32_t active_conns = 0;
   std::uint32_t inactive_conns = 0;
   std::uint32_t persist_conns = 0;  // templates; not part of the threshold total (ipvs-notes 2)
@@ -40,6 +43,18 @@ struct real_server {
   /// (weight 0) and not overloaded. Policies add their own conditions (ovf: active <= weight).
   [[nodiscard]] constexpr bool accepts_new_connections() const noexcept {
     return weight != 0 && !overloaded;
+  }
+
+  /// The weight hash tables are built from (IPVS's last_weight, resolved).
+  [[nodiscard]] constexpr std::uint32_t table_weight() const noexcept {
+    return last_weight == same_as_weight ? weight : last_weight;
+  }
+  /// An edit of the weight as IPVS applies it (__ip_vs_update_dest): last_weight follows only
+  /// non-zero weights, so quiescing keeps the server's hash-table share.
+  constexpr void set_weight(std::uint32_t w) noexcept {
+    if (w == 0 && last_weight == same_as_weight) last_weight = weight;
+    if (w != 0) last_weight = w;
+    weight = w;
   }
 
   /// IPVS's load metric for lc/wlc/lblc/lblcr: 256 * active + inactive (ip_vs_dest_conn_overhead).

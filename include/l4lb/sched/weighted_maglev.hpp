@@ -174,7 +174,7 @@ class weighted_maglev {
     keys_.clear();
     for (std::size_t i = 0; i < dests.size(); ++i) {
       const real_server& r = dests[i];
-      if (r.last_weight == 0) continue;
+      if (r.table_weight() == 0) continue;
       const auto& b = r.endpoint.address.raw();
       keys_.push_back({load_big_u64(b.data()), load_big_u64(b.data() + 8),
                        (std::uint64_t{r.endpoint.port} << 32) | r.handle,
@@ -201,7 +201,7 @@ class weighted_maglev {
           stable_hash::endpoint_hash(r.endpoint, stable_hash::maglev_skip_seed) % (m - 1) + 1);
       next_[k] = offset;
       position_[k] = keys_[k].position;
-      cold_[k] = {r.last_weight, offset, 0, 0};
+      cold_[k] = {r.table_weight(), offset, 0, 0};
     }
   }
 
@@ -415,7 +415,7 @@ class weighted_maglev {
     const std::uint32_t start = stable_hash::reduce(g, n);
     for (std::uint32_t k = 0; k < n; ++k) {
       const std::uint32_t p = start + k < n ? start + k : start + k - n;
-      if (dests[p].last_weight > 0 && usable(dests[p])) return p;
+      if (dests[p].table_weight() > 0 && usable(dests[p])) return p;
     }
     return no_dest;
   }
