@@ -9,22 +9,9 @@
 #include "conn/conn_support.hpp"
 #include "l4lb/conn/conn_table.hpp"
 
-// Counts every global allocation of this test program, so a test can show that the data path
-// of the connection table allocates nothing (DESIGN.md: construction sizes everything).
-namespace {
-std::atomic<std::uint64_t> allocations{0};
-}  // namespace
-
-void* operator new(std::size_t n) {
-  allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n ? n : 1)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t n) { return ::operator new(n); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+// Counts every global allocation of this test program (the only file here that does).
+#include "support/allocation_counter.hpp"
+using l4lb_test::allocations;
 
 using namespace conn_test;
 

@@ -292,8 +292,7 @@ TEST_CASE("persistence: a full template table evicts unused templates, never bus
 
 TEST_SUITE("conn") {
 TEST_CASE("persistence: a template's life does not depend on how often expire() runs") {
-  // (A template's answer is exact once expire() has caught up with the connections it
-  // controls: a connection not yet reaped still counts as controlled.)
+  // (The answer follows the connections' deadlines, reaped or not: see the next suite too.)
   // IPVS timeline (-p 100): connection at 0, established, FIN at 150 (DR: FIN_WAIT 120 s, so it
   // ends at 270). The template's timer fires at 100, 160, 220 and 280; it controls the
   // connection at the first three (kept 60 s each) and is removed at 280.
@@ -335,5 +334,153 @@ TEST_CASE("persistence: a template's life does not depend on how often expire() 
   CHECK(timely.templates().size() == 0);
   CHECK(lazy.templates().stats().kept_busy == timely.templates().stats().kept_busy);
   CHECK(timely.templates().stats().kept_busy == 3);
+}
+}
+
+TEST_SUITE("conn") {
+// Bug fix: a template's answer must not depend on whether expire() has reaped the connections it
+// controls. Every probe below runs with no expire() call at all before it, so every controlled
+// connection is still in the table (n_control != 0) although IPVS's timer removed it.
+TEST_CASE("persistence: a template ends with its connections' deadlines, not their reaping") {
+  auto table = persistent_table();
+  persistent_director dir{table, {}};
+  const auto client = addr<ipv4_address>(0x0A, 1);
+  const auto vip = addr<ipv4_address>(0xC6, 100);
+
+  SUBCASE("UDP connection ends before the template's timer: the template goes at its deadline") {
+    // IPVS: -p 360 template and a UDP connection made at 0; the connection's 300-s timer fires
+    // at 300 (n_control -> 0), the template's at 360 finds nothing controlled and removes it.
+    dir.svc.service_port = 53;
+    const auto k = key<ipv4_address>(1, 5000, 100, 53, udp);
+    const conn_ref r = dir.connect(k, 0, 0);
+    const std::uint32_t first = table.dest(r);
+    const auto tk = dir.svc.key_for(udp, client, vip, 53);
+    CHECK(table.find_template(tk, 359 * sec) != no_template);  // before its deadline
+    CHECK(table.find_template(tk, 360 * sec) == no_template);
+    CHECK(table.find_template(tk, 400 * sec) == no_template);
+    // The client's next connection is scheduled afresh and gets a template of its own, although
+    // the old one is still held (its connection not reaped).
+    dir.connect(key<ipv4_address>(1, 5001, 100, 53, udp), 400 * sec, 0);
+    CHECK(dir.picks == 2);
+    CHECK(table.templates().size() == 2);
+    CHECK(table.find_template(tk, 400 * sec) != no_template);
+    // Reaping the old connection lets the old template go; the new one stays.
+    (void)table.expire(400 * sec, 100000);
+    CHECK(table.templates().size() == 1);
+    CHECK(table.counts(first).persist_conns == 0);
+    CHECK(table.counts(first).inactive_conns == 0);
+  }
+  SUBCASE("a connection extended past the deadline keeps it 60 s at a time, then it goes") {
+    // -p 360; UDP connection at 0, another packet at 200: it ends at 200 + 300 = 500. The
+    // template fires at 360, 420 and 480 while it controls the connection (+60 s each) and at
+    // 540 finds nothing: removed at 540.
+    dir.svc.service_port = 53;
+    const conn_ref r = dir.connect(key<ipv4_address>(1, 5000, 100, 53, udp), 0, 0);
+    table.on_packet(r, 0, direction::input, 200 * sec);
+    const auto tk = dir.svc.key_for(udp, client, vip, 53);
+    CHECK(table.find_template(tk, 499 * sec) != no_template);
+    CHECK(table.find_template(tk, 539 * sec) != no_template);
+    CHECK(table.find_template(tk, 540 * sec) == no_template);
+    // A late expire() agrees and counts the three re-arms IPVS made.
+    (void)table.expire(600 * sec, 100000);
+    CHECK(table.templates().size() == 0);
+    CHECK(table.templates().stats().kept_busy == 3);
+  }
+  SUBCASE("a shortened deadline counts (RST: ESTABLISHED 900 s becomes CLOSE 10 s)") {
+    // -p 100; TCP connection at 0, established (900 s), RST from the client at 50: CLOSE, 10 s,
+    // so it ends at 60, before the template's timer at 100, which then removes the template.
+    dir.svc.service_port = 80;
+    dir.svc.timeout_s = 100;
+    const conn_ref r = dir.connect(key<ipv4_address>(1, 1000), 0);
+    table.on_packet(r, tcp_flag::ack, direction::input, 0);
+    table.on_packet(r, tcp_flag::rst, direction::input, 50 * sec);
+    REQUIRE(table.state(r) == static_cast<std::uint8_t>(tcp_state::close));
+    const auto tk = dir.svc.key_for(tcp, client, vip, 80);
+    CHECK(table.find_template(tk, 99 * sec) != no_template);
+    CHECK(table.find_template(tk, 100 * sec) == no_template);
+  }
+  SUBCASE("several connections: the latest end counts, whichever is reaped last") {
+    // -p 360; UDP connections A (ends 300) and B (packet at 250: ends 550). Firings at 360,
+    // 420, 480 and 540 find B; the one at 600 removes the template.
+    dir.svc.service_port = 53;
+    dir.connect(key<ipv4_address>(1, 5000, 100, 53, udp), 0, 0);
+    const conn_ref b = dir.connect(key<ipv4_address>(1, 5001, 100, 53, udp), 0, 0);
+    table.on_packet(b, 0, direction::input, 250 * sec);
+    const auto tk = dir.svc.key_for(udp, client, vip, 53);
+    CHECK(table.find_template(tk, 599 * sec) != no_template);
+    CHECK(table.find_template(tk, 600 * sec) == no_template);
+    // Reaping only A (at 320) changes nothing; reaping both at 700 removes it.
+    (void)table.expire(320 * sec, 100000);
+    CHECK(table.templates().size() == 1);
+    CHECK(table.find_template(tk, 599 * sec) != no_template);
+    CHECK(table.find_template(tk, 600 * sec) == no_template);
+    (void)table.expire(700 * sec, 100000);
+    CHECK(table.templates().size() == 0);
+    CHECK(table.templates().stats().kept_busy == 4);
+  }
+}
+
+// Bug fix: a NAT connection's replies come from its destination port (cp->dport), which for a
+// persistent service is the packet's own port unless it went to the service's port
+// (ip_vs_sched_persist; ipvs-notes 3.5).
+TEST_CASE("persistence: NAT replies come from the connection's port (FTP data, fwmark, port 0)") {
+  auto table = persistent_table();
+  const auto rs = addr<ipv4_address>(0xC0, 77);
+  REQUIRE(table.set_dest(6, rs, 21) == errc::ok);   // FTP real server RS:21
+  REQUIRE(table.set_dest(7, rs, 8080) == errc::ok); // RS:8080 behind a fwmark / port-0 service
+  const auto client = addr<ipv4_address>(0x0A, 1);
+  auto connect = [&](const persistence<ipv4_address>& svc, std::uint32_t dest,
+                     const conn_key_v4& k) {
+    const auto tk = svc.key_for(k.protocol, k.client_addr, k.virtual_addr, k.virtual_port);
+    template_ref t = table.find_template(tk, sec);
+    if (t == no_template) {
+      auto made = table.insert_template(tk, dest, svc.timeout_s, sec);
+      REQUIRE(made);
+      t = *made;
+    }
+    const std::uint16_t port = svc.conn_dest_port(k.virtual_port, table.dest_info(dest).port);
+    auto r = table.insert(k, new_conn{dest, true, t, port}, sec);
+    REQUIRE(r);
+    return *r;
+  };
+
+  // -p on port 21, RS:21 -m. Control connection client:4000 -> VIP:21: to the service's port,
+  // so its port is the server's: replies from RS:21.
+  persistence<ipv4_address> ftp;
+  ftp.service_port = 21;
+  const conn_ref control = connect(ftp, 6, key<ipv4_address>(1, 4000, 100, 21));
+  CHECK(table.find_reply({rs, client, 21, 4000, tcp}, sec) == control);
+  // Passive data connection client:4001 -> VIP:50000: not the service's port, so it keeps
+  // 50000 and the server answers from RS:50000.
+  const conn_ref data = connect(ftp, 6, key<ipv4_address>(1, 4001, 100, 50000));
+  CHECK(table.control(data) == table.control(control));  // same template (port-0 key)
+  CHECK(table.find_reply({rs, client, 50000, 4001, tcp}, sec) == data);
+  CHECK(table.find_reply({rs, client, 21, 4001, tcp}, sec) == no_conn);
+  CHECK(table.dest_port(control) == 21);     // NAT rewrites VIP:21 to RS:21
+  CHECK(table.dest_port(data) == 50000);     // ... and VIP:50000 to RS:50000
+
+  // A fwmark service (port 0) with RS:8080: client:4100 -> VIP:443 keeps 443.
+  persistence<ipv4_address> marked;
+  marked.fwmark = 7;
+  const conn_ref m = connect(marked, 7, key<ipv4_address>(1, 4100, 100, 443));
+  CHECK(table.find_reply({rs, client, 443, 4100, tcp}, sec) == m);
+  CHECK(table.find_reply({rs, client, 8080, 4100, tcp}, sec) == no_conn);
+  // The default (dest_port 0) is the server's port, as ip_vs_schedule makes it.
+  auto plain = table.insert(key<ipv4_address>(1, 4200, 100, 443), new_conn{7, true}, sec);
+  REQUIRE(plain);
+  CHECK(table.find_reply({rs, client, 8080, 4200, tcp}, sec) == *plain);
+  CHECK(table.dest_port(m) == 443);
+  CHECK(table.dest_port(*plain) == 8080);
+  // A port that is neither the server's nor the virtual one is refused.
+  auto bad = table.insert(key<ipv4_address>(1, 4300, 100, 443), new_conn{7, true, no_template, 9999}, sec);
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error() == errc::bad_dest_port);
+
+  // The reply entries leave with their connections (hashed from the same port).
+  table.erase(data, sec);
+  table.erase(m, sec);
+  CHECK(table.find_reply({rs, client, 50000, 4001, tcp}, sec) == no_conn);
+  CHECK(table.find_reply({rs, client, 443, 4100, tcp}, sec) == no_conn);
+  CHECK(table.find_reply({rs, client, 21, 4000, tcp}, sec) == control);
 }
 }

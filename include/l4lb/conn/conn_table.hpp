@@ -11,6 +11,7 @@
 // links, then the 15 slots. A slot holds the key and the value packed together:
 //   IPv4 slot, 24 bytes: client addr 4 | virtual addr 4 | client port 2 | virtual port 2 |
 //                        deadline 4 | bits 8 = protocol 8, state 4, flags 4, dest 24, template 24
+//                        (flags: no_output, controlled, nat, reply_from_vport)
 //   IPv6 slot, 48 bytes: the same with 16-byte addresses.
 // Group sizes: IPv4 400 bytes, IPv6 752 bytes. Groups = ceil(capacity / (15 * 7/8)), so a full
 // table runs at load 7/8: 400 / 15 / 0.875 = 30.5 bytes per IPv4 connection and
@@ -140,6 +141,12 @@ struct new_conn {
   std::uint32_t dest = 0;            // real_server::handle
   bool nat = false;                  // NAT (masquerade): indexed for replies; others get NOOUTPUT
   template_ref control = no_template;// the persistence template it depends on, if any
+  /// The connection's destination port (IPVS cp->dport: the port the server answers from), 0 =
+  /// the server's registered port, or the virtual port if that is 0 (ip_vs_schedule). A
+  /// persistent service passes persistence::conn_dest_port(): a packet to a port other than the
+  /// service's (FTP data, fwmark, port-0 services) keeps its own port (ip_vs_sched_persist).
+  /// Must be 0, the server's port or the virtual port (else errc::bad_dest_port).
+  std::uint16_t dest_port = 0;
 };
 
 /// What the data path should do with a client packet (lookup_input).
@@ -214,6 +221,8 @@ struct conn_slot {
 inline constexpr std::uint64_t bit_no_output = 1ull << 12;
 inline constexpr std::uint64_t bit_controlled = 1ull << 13;
 inline constexpr std::uint64_t bit_nat = 1ull << 14;
+// The server answers from the virtual port, not from its registered port (new_conn::dest_port).
+inline constexpr std::uint64_t bit_reply_from_vport = 1ull << 15;
 inline constexpr unsigned state_shift = 8;
 inline constexpr unsigned dest_shift = 16;
 inline constexpr unsigned template_shift = 40;
@@ -471,6 +480,12 @@ class basic_conn_table {
     }
     if (nc.control != no_template && !templates_.live(nc.control))
       return unexpected{errc::bad_template};
+    // Replies come from the server's port unless the connection's port is the virtual one.
+    const std::uint16_t server_port = dests_[nc.dest].port;
+    if (nc.dest_port != 0 && nc.dest_port != server_port && nc.dest_port != k.virtual_port)
+      return unexpected{errc::bad_dest_port};
+    const bool reply_from_vport = server_port != 0 && nc.dest_port == k.virtual_port &&
+                                  nc.dest_port != server_port;
     const std::uint32_t now_floor = floor_tick(now);
     if (const std::uint32_t old = find_any(k, h); old != detail::npos32) {
       if (!reached(old, now_floor)) {
@@ -496,11 +511,13 @@ class basic_conn_table {
     s.deadline = ceil_tick(now) + initial_ticks_;
     std::uint64_t bits = std::uint64_t{k.protocol} | (std::uint64_t{nc.dest} << detail::dest_shift);
     bits |= nc.nat ? detail::bit_nat : detail::bit_no_output;
+    if (reply_from_vport) bits |= detail::bit_reply_from_vport;
     if (nc.control != no_template)
       bits |= detail::bit_controlled | (std::uint64_t{nc.control} << detail::template_shift);
     else
       bits |= std::uint64_t{no_template} << detail::template_shift;
     s.bits = bits;
+    if (nc.control != no_template) templates_.control_deadline(nc.control, s.deadline);
     ++size_;
     ++stats_.inserted;
     dests_.conn_bound(nc.dest);
@@ -653,6 +670,12 @@ class basic_conn_table {
   [[nodiscard]] bool is_nat(conn_ref ref) const noexcept {
     return conns_.slot(ref).bits & detail::bit_nat;
   }
+  /// The connection's destination port (IPVS cp->dport): where a NAT request is rewritten to
+  /// and where its replies come from (new_conn::dest_port). Requires the server's endpoint.
+  [[nodiscard]] std::uint16_t dest_port(conn_ref ref) const noexcept {
+    const slot_type& s = conns_.slot(ref);
+    return reply_port(s, dests_[detail::dest_of(s.bits)]);
+  }
   [[nodiscard]] bool no_output(conn_ref ref) const noexcept {
     return conns_.slot(ref).bits & detail::bit_no_output;
   }
@@ -793,10 +816,15 @@ class basic_conn_table {
     return hits;
   }
 
+  // The port a NAT connection's replies come from: its destination port (cp->dport).
+  [[nodiscard]] static std::uint16_t reply_port(const slot_type& s,
+                                                const dest_record<Addr>& d) noexcept {
+    return (d.port != 0 && !(s.bits & detail::bit_reply_from_vport)) ? d.port : s.virtual_port;
+  }
   [[nodiscard]] std::uint64_t reply_hash(const slot_type& s) const noexcept {
     const auto& d = dests_[detail::dest_of(s.bits)];
-    const reply_key_type rk{d.address, s.client_addr, d.port != 0 ? d.port : s.virtual_port,
-                            s.client_port, detail::protocol_of(s.bits)};
+    const reply_key_type rk{d.address, s.client_addr, reply_port(s, d), s.client_port,
+                            detail::protocol_of(s.bits)};
     return hash(rk);
   }
   [[nodiscard]] bool reply_matches(const slot_type& s, const reply_key_type& rk) const noexcept {
@@ -804,7 +832,7 @@ class basic_conn_table {
         s.client_port != rk.client_port || !(s.client_addr == rk.client_addr))
       return false;
     const auto& d = dests_[detail::dest_of(s.bits)];
-    return d.address == rk.server_addr && (d.port != 0 ? d.port : s.virtual_port) == rk.server_port;
+    return d.address == rk.server_addr && reply_port(s, d) == rk.server_port;
   }
 
   [[nodiscard]] bool new_conn_expected(std::uint64_t bits) const noexcept {
@@ -833,6 +861,9 @@ class basic_conn_table {
     slot_type& s = conns_.slot(ref);
     const bool earlier = static_cast<std::int32_t>(deadline - s.deadline) < 0;
     s.deadline = deadline;
+    // The template's life follows its connections' deadlines, reaped or not (persistence.hpp).
+    if (s.bits & detail::bit_controlled)
+      templates_.control_deadline(detail::template_of(s.bits), deadline);
     // Later deadlines need nothing: the group is armed no later than before.
     if (earlier) wheel_.arm(links(), storage_type::group_of(ref), deadline, now_floor);
   }

@@ -20,6 +20,7 @@ enum class errc : std::uint8_t {
   no_template_table,    // persistence used on a table built with template_capacity = 0
   bad_timeout,          // a timeout above timeouts::max_seconds
   bad_config,           // capacity 0 or above the limits in conn_table_config
+  bad_dest_port,        // new_conn::dest_port is neither the server's port nor the virtual port
 };
 
 [[nodiscard]] constexpr std::string_view to_string(errc e) noexcept {
@@ -36,6 +37,7 @@ enum class errc : std::uint8_t {
     case errc::no_template_table: return "no_template_table";
     case errc::bad_timeout: return "bad_timeout";
     case errc::bad_config: return "bad_config";
+    case errc::bad_dest_port: return "bad_dest_port";
   }
   return "unknown";
 }

@@ -131,7 +131,12 @@ struct template_slot {
   std::uint32_t timeout_ticks;
   std::uint32_t n_control;  // connections it controls (IPVS n_control)
   std::uint32_t dest;
-  std::uint32_t released;   // tick at which n_control last fell to 0 (creation tick before)
+  // Tick at which n_control fell to 0 (creation tick before); while it controls connections, the
+  // latest end among the controlled connections already removed.
+  std::uint32_t released;
+  // While it controls connections: the latest deadline set on any of them (basic_template_table::
+  // control_deadline), so that their end is known without reaping them.
+  std::uint32_t conn_deadline;
 };
 inline constexpr std::uint8_t template_assured = 0x01;  // IP_VS_CTPL_S_ASSURED
 inline constexpr std::uint8_t template_detached = 0x02; // invalidated: no longer matches
@@ -174,10 +179,15 @@ class basic_template_table {
   [[nodiscard]] std::uint64_t hash(const key_type& k) const noexcept { return k.hash(seed_); }
 
   /// A live template with this key, or no_template. Live: not detached, and IPVS would still
-  /// hold it: its deadline is not reached, or it still controls connections (IPVS re-arms such a
-  /// template by 60 s each time its timer fires), or it controlled some until after its deadline
-  /// and the 60-s re-arm in force then has not run out. Evaluating that chain here keeps the
-  /// answer exact however late expire() runs.
+  /// hold it: its deadline is not reached, or it still controls a live connection (IPVS re-arms
+  /// such a template by 60 s each time its timer fires), or it controlled some until after its
+  /// deadline and the 60-s re-arm in force then has not run out. The end of its connections is
+  /// taken from their deadlines (control_deadline), not from their removal, so the answer does
+  /// not depend on how late expire() runs. It is exact while the template controls one
+  /// connection at a time and whenever deadlines only move forward; when one of several
+  /// controlled connections has its deadline shortened (RST, FIN) or is removed early, the
+  /// later deadline is kept, and the template may outlive IPVS's by up to that difference
+  /// (rounded up to 60 s): persistence held a little long, never cut short.
   [[nodiscard]] template_ref find(const key_type& k, std::uint32_t now_floor) const noexcept {
     if (!enabled()) return no_template;
     const std::uint32_t r = find_any(k);
@@ -195,9 +205,16 @@ class basic_template_table {
     // A detached template never matches; a dead one with this key is reaped now.
     const std::uint32_t old = find_any(k);
     if (old != detail::npos32) {
-      if (alive(store_.slot(old), now_floor)) return unexpected{errc::exists};
-      remove(old, registry);
-      ++stats_.expired;
+      slot_type& o = store_.slot(old);
+      if (alive(o, now_floor)) return unexpected{errc::exists};
+      if (o.n_control == 0) {
+        remove(old, registry);
+        ++stats_.expired;
+      } else {
+        // IPVS removed it already, but its connections (past their deadlines) are not reaped
+        // and still name it: it stops matching and goes once they are reaped (expire()).
+        o.flags = static_cast<std::uint8_t>(o.flags | detail::template_detached);
+      }
     }
     if (size_ == capacity_ && !make_room(h, now_floor, registry)) {
       ++stats_.refused_full;
@@ -215,6 +232,7 @@ class basic_template_table {
     s.n_control = 0;
     s.dest = dest;
     s.released = now_floor;
+    s.conn_deadline = now_floor;
     ++size_;
     ++stats_.inserted;
     registry.template_bound(dest);
@@ -248,8 +266,18 @@ class basic_template_table {
     const std::uint32_t now_floor = floor_tick(now);
     // Past its deadline yet alive: IPVS's timer has fired and left the 60-s timeout in force.
     if (tick_reached(s.deadline, now_floor)) s.timeout_ticks = busy_ticks_;
+    if (s.n_control == 0) s.released = s.conn_deadline = now_floor;  // a new episode of control
     ++s.n_control;
     set_deadline(ref, ceil_tick(now) + s.timeout_ticks, now_floor);
+  }
+
+  /// A controlled connection's deadline is now `deadline` (its insert and every packet). Keeps
+  /// the latest deadline among the controlled connections: exactly this one while it is the only
+  /// one (so a shortened deadline counts), else the max (see find()). O(1).
+  void control_deadline(template_ref ref, std::uint32_t deadline) noexcept {
+    slot_type& s = store_.slot(ref);
+    if (s.n_control <= 1 || static_cast<std::int32_t>(deadline - s.conn_deadline) > 0)
+      s.conn_deadline = deadline;
   }
 
   /// A controlled connection is gone at tick `at` (its deadline when it expired). `forced`
@@ -259,8 +287,10 @@ class basic_template_table {
                       dest_registry<Addr>& registry) noexcept {
     slot_type& s = store_.slot(ref);
     if (s.n_control > 0) --s.n_control;
+    // Connections are reaped in no particular order: IPVS's n_control fell to 0 at the latest
+    // end among them, which is not necessarily the last one reaped.
+    if (static_cast<std::int32_t>(at - s.released) > 0) s.released = at;
     if (s.n_control != 0) return;
-    s.released = at;
     if (forced && (s.flags & detail::template_assured) == 0) {
       remove(ref, registry);
       ++stats_.dropped_unassured;
@@ -291,27 +321,39 @@ class basic_template_table {
         const std::uint32_t ref =
             g * detail::group_width + static_cast<std::uint32_t>(std::countr_zero(m));
         slot_type& s = store_.slot(ref);
+        std::uint32_t wake = s.deadline;
         if (tick_reached(s.deadline, now_floor)) {
           // Firings at deadline + k * busy; the template dies at the first one that finds it
           // controlling nothing.
           std::uint32_t firings;
-          if (s.n_control != 0) {
+          if (controls_live(s, now_floor)) {
             firings = (now_floor - s.deadline) / busy_ticks_ + 1;
           } else {
-            const auto late = static_cast<std::int32_t>(s.released - s.deadline);
-            firings = late <= 0 ? 0 : (static_cast<std::uint32_t>(late) + busy_ticks_ - 1) / busy_ticks_;
+            firings = firings_until_end(s);
             if (tick_reached(s.deadline + firings * busy_ticks_, now_floor)) {
               stats_.kept_busy += firings;
-              remove(ref, registry);
-              ++stats_.expired;
+              if (s.n_control == 0) {
+                remove(ref, registry);
+                ++stats_.expired;
+                continue;
+              }
+              // Dead for IPVS, but connections past their deadlines still name it until they
+              // are reaped: keep it (find() answers no, firings_until_end() is now 0) and look
+              // again a re-arm period later.
+              s.timeout_ticks = busy_ticks_;
+              s.deadline += firings * busy_ticks_;
+              wake = now_floor + busy_ticks_;
+              if (!any || static_cast<std::int32_t>(wake - earliest) < 0) earliest = wake;
+              any = true;
               continue;
             }
           }
           stats_.kept_busy += firings;
           s.timeout_ticks = busy_ticks_;
           s.deadline += firings * busy_ticks_;
+          wake = s.deadline;
         }
-        if (!any || static_cast<std::int32_t>(s.deadline - earliest) < 0) earliest = s.deadline;
+        if (!any || static_cast<std::int32_t>(wake - earliest) < 0) earliest = wake;
         any = true;
       }
       if (any) wheel_.arm(links(), g, earliest, now_floor);
@@ -361,12 +403,25 @@ class basic_template_table {
       return (s.flags & detail::template_detached) == 0 && same_key(s, k);
     });
   }
+  // Whether a controlled connection may still be live at now_floor (by its deadline).
+  [[nodiscard]] static bool controls_live(const slot_type& s, std::uint32_t now_floor) noexcept {
+    return s.n_control != 0 && !tick_reached(s.conn_deadline, now_floor);
+  }
+  // When IPVS's n_control fell (or falls) to 0: the latest end among its connections.
+  [[nodiscard]] static std::uint32_t control_end(const slot_type& s) noexcept {
+    if (s.n_control == 0) return s.released;
+    return static_cast<std::int32_t>(s.conn_deadline - s.released) > 0 ? s.conn_deadline
+                                                                        : s.released;
+  }
+  // Re-arms after the deadline until the first firing at or after control_end (0 if it ends
+  // before the deadline). At a firing on the tick a connection ends, the connection has gone.
+  [[nodiscard]] std::uint32_t firings_until_end(const slot_type& s) const noexcept {
+    const auto late = static_cast<std::int32_t>(control_end(s) - s.deadline);
+    return late <= 0 ? 0 : (static_cast<std::uint32_t>(late) + busy_ticks_ - 1) / busy_ticks_;
+  }
   [[nodiscard]] bool alive(const slot_type& s, std::uint32_t now_floor) const noexcept {
-    if (s.n_control != 0 || !tick_reached(s.deadline, now_floor)) return true;
-    const auto late = static_cast<std::int32_t>(s.released - s.deadline);
-    if (late <= 0) return false;
-    const std::uint32_t firings = (static_cast<std::uint32_t>(late) + busy_ticks_ - 1) / busy_ticks_;
-    return !tick_reached(s.deadline + firings * busy_ticks_, now_floor);
+    if (!tick_reached(s.deadline, now_floor) || controls_live(s, now_floor)) return true;
+    return !tick_reached(s.deadline + firings_until_end(s) * busy_ticks_, now_floor);
   }
 
   [[nodiscard]] static bool same_key(const slot_type& s, const key_type& k) noexcept {
