@@ -358,11 +358,11 @@ TEST_CASE("full_nat_port_pool: allocations never collide, release and reserve, e
   REQUIRE(again);
   CHECK(*again == freed);
   // A flow learned elsewhere reserves its endpoint; allocation then avoids it.
-  auto p2 = forward::full_nat_port_pool::make({{ip("10.0.0.1")}, 1000, 1001});
+  auto p2 = forward::full_nat_port_pool::make({{ip("198.18.0.1")}, 1000, 1001});
   REQUIRE(p2);
-  CHECK(p2->reserve(wire::ip_proto::udp, ep("10.0.0.1:1000")));
-  CHECK_FALSE(p2->reserve(wire::ip_proto::udp, ep("10.0.0.1:1000")));
-  CHECK_FALSE(p2->reserve(wire::ip_proto::udp, ep("10.0.0.2:1000")));  // not a local address
+  CHECK(p2->reserve(wire::ip_proto::udp, ep("198.18.0.1:1000")));
+  CHECK_FALSE(p2->reserve(wire::ip_proto::udp, ep("198.18.0.1:1000")));
+  CHECK_FALSE(p2->reserve(wire::ip_proto::udp, ep("198.18.0.2:1000")));  // not a local address
   auto only = p2->allocate(wire::ip_proto::udp, wire::ip_family::v4, 0);
   REQUIRE(only);
   CHECK(only->port == 1001);

@@ -158,33 +158,33 @@ TEST_SUITE("wire") {
   TEST_CASE("packet_builder: UDP checksum 0 goes out as 0xffff, and zero_checksum writes 0") {
     // Find a payload whose checksum computes to 0 (RFC 768: then all ones is sent): with the
     // pseudo-header fixed, the 2-byte payload p makes the sum ~0 for exactly one value of p.
-    auto probe = packet_builder{}.ipv4("10.0.0.1", "10.0.0.2").udp(1, 2).payload(hex_bytes("00 00")).build();
+    auto probe = packet_builder{}.ipv4("198.18.0.1", "198.18.0.2").udp(1, 2).payload(hex_bytes("00 00")).build();
     // Checksum with payload 0000 is c; adding p to the sum changes the checksum to ~(~c + p).
     const std::uint16_t c = static_cast<std::uint16_t>(std::to_integer<unsigned>(probe[26]) << 8 |
                                                        std::to_integer<unsigned>(probe[27]));
     const std::uint16_t p = static_cast<std::uint16_t>(c);  // ~c + c = 0xffff -> checksum 0
     auto zero = packet_builder{}
-                    .ipv4("10.0.0.1", "10.0.0.2")
+                    .ipv4("198.18.0.1", "198.18.0.2")
                     .udp(1, 2)
                     .payload(std::vector<std::byte>{std::byte(p >> 8), std::byte(p & 0xff)})
                     .build();
     CHECK(zero[26] == std::byte{0xff});
     CHECK(zero[27] == std::byte{0xff});
-    auto none = packet_builder{}.ipv4("10.0.0.1", "10.0.0.2").udp(1, 2, {.zero_checksum = true}).build();
+    auto none = packet_builder{}.ipv4("198.18.0.1", "198.18.0.2").udp(1, 2, {.zero_checksum = true}).build();
     CHECK(none[26] == std::byte{0});
     CHECK(none[27] == std::byte{0});
   }
 
   TEST_CASE("packet_builder: overrides write the bad values they name") {
     auto b = packet_builder{}
-                 .ipv4("10.0.0.1", "10.0.0.2", {.total_len = 99, .ihl = 4, .version = 5, .corrupt_checksum = true})
+                 .ipv4("198.18.0.1", "198.18.0.2", {.total_len = 99, .ihl = 4, .version = 5, .corrupt_checksum = true})
                  .build();
     CHECK(b[0] == std::byte{0x54});
     CHECK(b[3] == std::byte{99});
     // The stored checksum is off by its flipped low bit, so the header no longer sums to 0xffff.
     const auto residue = inet_checksum(std::span(b).first(20));
     CHECK((residue == 0x0001 || residue == 0xfffe));
-    auto t = packet_builder{}.ipv4("10.0.0.1", "10.0.0.2").tcp(1, 2, 0, {.data_offset = 3}).build();
+    auto t = packet_builder{}.ipv4("198.18.0.1", "198.18.0.2").tcp(1, 2, 0, {.data_offset = 3}).build();
     CHECK(t[32] == std::byte{0x30});
     auto r = packet_builder{}.eth().raw(hex_bytes("00 01 08 00"), 0x0806).build();
     CHECK(r[12] == std::byte{0x08});

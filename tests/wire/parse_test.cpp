@@ -101,7 +101,7 @@ TEST_SUITE("wire") {
   }
 
   TEST_CASE("parse: the old 0x9100 S-tag is a tag too") {
-    auto b = packet_builder{}.eth().vlan(7, 0, 0x9100).vlan(8).ipv4("10.0.0.1", "10.0.0.2").udp(1, 2).build();
+    auto b = packet_builder{}.eth().vlan(7, 0, 0x9100).vlan(8).ipv4("198.18.0.1", "198.18.0.2").udp(1, 2).build();
     auto p = parse(b);
     REQUIRE(p);
     CHECK(p->vlan_count() == 2);
@@ -137,7 +137,7 @@ TEST_SUITE("wire") {
     // First fragment: MF, offset 0; the UDP length (8 + 2000) counts bytes still to come.
     auto first = packet_builder{}
                      .eth()
-                     .ipv4("10.0.0.1", "10.0.0.2", {.ident = 9, .more_frags = true})
+                     .ipv4("198.18.0.1", "198.18.0.2", {.ident = 9, .more_frags = true})
                      .udp(5000, 53, {.length = 2008})
                      .payload(1472)
                      .build();
@@ -155,7 +155,7 @@ TEST_SUITE("wire") {
     // Middle fragment: MF, offset 185 units = 1480 bytes: no UDP header here.
     auto middle = packet_builder{}
                       .eth()
-                      .ipv4("10.0.0.1", "10.0.0.2", {.ident = 9, .more_frags = true, .frag_offset = 185, .protocol = 17})
+                      .ipv4("198.18.0.1", "198.18.0.2", {.ident = 9, .more_frags = true, .frag_offset = 185, .protocol = 17})
                       .payload(16)
                       .build();
     auto m = parse(middle);
@@ -176,7 +176,7 @@ TEST_SUITE("wire") {
     // Last fragment: offset only.
     auto last = packet_builder{}
                     .eth()
-                    .ipv4("10.0.0.1", "10.0.0.2", {.frag_offset = 370, .protocol = 17})
+                    .ipv4("198.18.0.1", "198.18.0.2", {.frag_offset = 370, .protocol = 17})
                     .payload(8)
                     .build();
     auto l = parse(last);
@@ -280,13 +280,13 @@ TEST_SUITE("wire") {
   }
 
   TEST_CASE("parse: SCTP ports, tunnels and unknown protocols") {
-    auto s = packet_builder{}.eth().ipv4("10.0.0.1", "10.0.0.2").sctp(3868, 3869).payload(4).build();
+    auto s = packet_builder{}.eth().ipv4("198.18.0.1", "198.18.0.2").sctp(3868, 3869).payload(4).build();
     auto ps = parse(s);
     REQUIRE(ps);
-    CHECK(ps->key().to_string() == "sctp 10.0.0.1:3868 -> 10.0.0.2:3869");
+    CHECK(ps->key().to_string() == "sctp 198.18.0.1:3868 -> 198.18.0.2:3869");
     CHECK(ps->payload_offset() == 14 + 20 + 12);
 
-    auto gre = packet_builder{}.eth().ipv4("10.0.0.1", "10.0.0.2").raw(hex_bytes("00 00 08 00"), 47).build();
+    auto gre = packet_builder{}.eth().ipv4("198.18.0.1", "198.18.0.2").raw(hex_bytes("00 00 08 00"), 47).build();
     auto pg = parse(gre);
     REQUIRE(pg);
     CHECK(pg->protocol() == ip_proto::gre);
@@ -298,7 +298,7 @@ TEST_SUITE("wire") {
     // IPIP: the inner packet is parse_ip()'s job (what a decapsulating real server does).
     auto ipip = packet_builder{}
                     .eth()
-                    .ipv4("10.0.0.1", "10.0.0.9")
+                    .ipv4("198.18.0.1", "198.18.0.9")
                     .ipv4("198.18.0.2", "198.18.0.100")
                     .tcp(1234, 80, tcp_flags::syn)
                     .build();
@@ -318,14 +318,14 @@ TEST_SUITE("wire") {
     CHECK(po->protocol() == 1);
     CHECK_FALSE(po->has_l4_header());
     CHECK(po->icmp_type() == 0);
-    auto odd4 = packet_builder{}.eth().ipv4("10.0.0.1", "10.0.0.2", {.protocol = 58}).payload(8).build();
+    auto odd4 = packet_builder{}.eth().ipv4("198.18.0.1", "198.18.0.2", {.protocol = 58}).payload(8).build();
     auto po4 = parse(odd4);
     REQUIRE(po4);
     CHECK_FALSE(po4->has_l4_header());
   }
 
   TEST_CASE("parse_ip: bare IPv4 and IPv6 packets, version nibble picks the family") {
-    auto v4 = packet_builder{}.ipv4("10.0.0.1", "10.0.0.2").udp(1, 2).payload(3).build();
+    auto v4 = packet_builder{}.ipv4("198.18.0.1", "198.18.0.2").udp(1, 2).payload(3).build();
     auto p = parse_ip(v4);
     REQUIRE(p);
     CHECK_FALSE(p->has_ethernet());
@@ -375,7 +375,7 @@ TEST_SUITE("wire") {
   TEST_CASE("parse: opt-in checks pass on good packets") {
     auto b = packet_builder{}
                  .eth()
-                 .ipv4("10.0.0.1", "10.0.0.2", {.options = hex_bytes("94 04 00 00")})
+                 .ipv4("198.18.0.1", "198.18.0.2", {.options = hex_bytes("94 04 00 00")})
                  .tcp(1, 2, tcp_flags::syn, {.options = hex_bytes("02 04 05 b4 01 03 03 07")})
                  .build();
     auto p = parse(b, {.verify_ipv4_checksum = true, .check_options = true});

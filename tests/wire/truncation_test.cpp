@@ -40,7 +40,7 @@ std::vector<sample> samples() {
       {"v4 options + TCP options",
        packet_builder{}
            .eth()
-           .ipv4("10.0.0.1", "10.0.0.2", {.options = hex_bytes("07 07 04 00 00 00 00 01 94 04 00 00")})
+           .ipv4("198.18.0.1", "198.18.0.2", {.options = hex_bytes("07 07 04 00 00 00 00 01 94 04 00 00")})
            .tcp(1, 2, tcp_flags::syn, {.options = hex_bytes("02 04 05 b4 04 02 08 0a 00 00 00 01 00 00 00 00 01 03 03 07")})
            .payload(5)
            .build()},
@@ -63,14 +63,14 @@ std::vector<sample> samples() {
       {"ICMP frag needed, 548-byte quote (icmp.pcap #51)", frame("icmp.pcap", 51)},
       {"ICMPv6 packet too big quoting an extension header",
        packet_builder{}.eth().ipv6("fd00::1", "fd00::100").icmp(2, 0, 1280).quote(quoted6).build()},
-      {"UDP first fragment", packet_builder{}.eth().ipv4("10.0.0.1", "10.0.0.2", {.more_frags = true}).udp(1, 2, {.length = 500}).payload(40).build()},
-      {"SCTP", packet_builder{}.eth().ipv4("10.0.0.1", "10.0.0.2").sctp(1, 2).payload(4).build()},
+      {"UDP first fragment", packet_builder{}.eth().ipv4("198.18.0.1", "198.18.0.2", {.more_frags = true}).udp(1, 2, {.length = 500}).payload(40).build()},
+      {"SCTP", packet_builder{}.eth().ipv4("198.18.0.1", "198.18.0.2").sctp(1, 2).payload(4).build()},
       {"bare IPv6 UDP (parse_ip)", packet_builder{}.ipv6("fd00::1", "fd00::2").dest_opts().udp(1, 2).payload(6).build(), true},
       {"bare IPv4 ICMP error (parse_ip)",
        packet_builder{}
-           .ipv4("10.0.0.1", "10.0.0.2")
+           .ipv4("198.18.0.1", "198.18.0.2")
            .icmp(3, 3)
-           .quote(packet_builder{}.ipv4("10.0.0.2", "10.0.0.1", {.options = hex_bytes("94 04 00 00")}).udp(5, 6))
+           .quote(packet_builder{}.ipv4("198.18.0.2", "198.18.0.1", {.options = hex_bytes("94 04 00 00")}).udp(5, 6))
            .build(),
        true},
   };
