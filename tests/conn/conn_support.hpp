@@ -17,15 +17,26 @@ inline constexpr std::int64_t sec = 1'000'000'000;
 inline constexpr std::uint8_t tcp = l4lb::wire::ip_proto::tcp;
 inline constexpr std::uint8_t udp = l4lb::wire::ip_proto::udp;
 
-/// Address number n of a family: 10.x.y.z for IPv4, fd00::n for IPv6 (prefix byte distinguishes
-/// roles: 0x0A clients, 0xC6 virtual, 0xC0 servers).
+/// Address number n of a family, inside the test ranges (198.18.0.0/15, fd00::/8). Roles keep
+/// clients, virtual addresses and servers apart: role 0x0A clients, 0xC6 virtual, 0xC0 servers.
+/// IPv4: clients 198.18.(n>>8).(n&255) (n < 0x8000), virtual 198.19.(n>>8).(n&255), servers
+/// 198.18.(128 + (n>>8)).(n&255); so n's low byte is the last octet (/24 grouping stays readable).
+/// IPv6: fd<role>::n.
 template <class Addr>
 Addr addr(std::uint8_t role, std::uint32_t n) {
   Addr a{};
-  a.bytes[0] = role;
-  a.bytes[Addr::size - 3] = static_cast<std::uint8_t>(n >> 16);
-  a.bytes[Addr::size - 2] = static_cast<std::uint8_t>(n >> 8);
-  a.bytes[Addr::size - 1] = static_cast<std::uint8_t>(n);
+  if constexpr (Addr::size == 4) {
+    a.bytes[0] = 198;
+    a.bytes[1] = role == 0xC6 ? 19 : 18;
+    a.bytes[2] = static_cast<std::uint8_t>(((n >> 8) & 0x7F) | (role == 0xC0 ? 0x80 : 0));
+    a.bytes[3] = static_cast<std::uint8_t>(n);
+  } else {
+    a.bytes[0] = 0xfd;
+    a.bytes[1] = role;
+    a.bytes[Addr::size - 3] = static_cast<std::uint8_t>(n >> 16);
+    a.bytes[Addr::size - 2] = static_cast<std::uint8_t>(n >> 8);
+    a.bytes[Addr::size - 1] = static_cast<std::uint8_t>(n);
+  }
   return a;
 }
 

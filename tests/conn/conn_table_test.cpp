@@ -388,7 +388,9 @@ TEST_CASE("conn_table: a SYN flood of 10x capacity leaves established connection
   std::uint64_t accepted = 0, refused = 0;
   for (std::uint32_t i = 0; i < 10 * cap; ++i) {
     const std::int64_t now = t0 + sec + i * 1'000'000;  // 1000 SYN/s from random sources
-    const auto k = key<ipv4_address>(0x100000 + i, static_cast<std::uint16_t>(i), 100, 443);
+    // Distinct (source, port) pairs: 24 576 sources inside 198.18.0.0/15, then the next port.
+    const auto k = key<ipv4_address>(0x1000 + i % 0x6000, static_cast<std::uint16_t>(1024 + i / 0x6000),
+                                     100, 443);
     auto r = table.insert(k, new_conn{i % 8, false, no_template}, now);
     if (!r) {
       CHECK(r.error() == errc::table_full);

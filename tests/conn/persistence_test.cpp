@@ -174,9 +174,9 @@ TEST_CASE("persistence: ASSURED by UDP output; netmask groups clients") {
   dir.svc.service_port = 53;
   dir.svc.netmask = ipv4_address::from_u32(0xFFFFFF00u);
   const std::int64_t t0 = 5 * sec;
-  const auto a = key<ipv4_address>(0x000101, 5000, 100, 53, udp);  // 10.0.1.1
-  const auto b = key<ipv4_address>(0x000102, 5000, 100, 53, udp);  // 10.0.1.2: same /24
-  const auto c = key<ipv4_address>(0x000201, 5000, 100, 53, udp);  // 10.0.2.1: another /24
+  const auto a = key<ipv4_address>(0x000101, 5000, 100, 53, udp);  // 198.18.1.1
+  const auto b = key<ipv4_address>(0x000102, 5000, 100, 53, udp);  // 198.18.1.2: same /24
+  const auto c = key<ipv4_address>(0x000201, 5000, 100, 53, udp);  // 198.18.2.1: another /24
   const conn_ref ra = dir.connect(a, t0, 0);
   const conn_ref rb = dir.connect(b, t0, 0);
   const conn_ref rc = dir.connect(c, t0, 0);

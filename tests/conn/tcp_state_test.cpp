@@ -21,7 +21,7 @@ constexpr std::uint8_t event_flags[4] = {tcp_flag::syn | tcp_flag::ack,
                                          tcp_flag::rst | tcp_flag::ack};
 
 conn_key_v4 key_n(std::uint32_t n) {
-  return {ipv4_address::from_u32(0x0A000000u + n), ipv4_address::from_u32(0xC6120064u),
+  return {ipv4_address::from_u32(0xC6130000u + n), ipv4_address::from_u32(0xC6120064u),
           static_cast<std::uint16_t>(1024 + n % 60000), 80, l4lb::wire::ip_proto::tcp};
 }
 

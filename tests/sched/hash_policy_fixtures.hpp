@@ -61,7 +61,7 @@ inline wire::flow_key tcp(std::string_view src, std::string_view dst) {
 }
 
 /// The n-th of a family of distinct IPv4 client flows (198.18.0.0/15 space, varied ports).
-inline wire::flow_key nth_client(std::uint32_t n, std::string_view vip = "10.0.0.100:80") {
+inline wire::flow_key nth_client(std::uint32_t n, std::string_view vip = "198.18.0.100:80") {
   const auto src = wire::ipv4_address::from_u32(0xC6120000u + (n >> 4));
   return {wire::ip_proto::tcp, {src, static_cast<std::uint16_t>(1024 + (n & 15) * 3001)},
           ep(vip)};
@@ -70,7 +70,7 @@ inline wire::flow_key nth_client(std::uint32_t n, std::string_view vip = "10.0.0
 /// The n-th of a family of distinct IPv4 client addresses (port 0 flows).
 inline wire::flow_key nth_client_address(std::uint32_t n) {
   return {wire::ip_proto::tcp, {wire::ipv4_address::from_u32(0xC6120000u + n), 40000},
-          ep("10.0.0.100:80")};
+          ep("198.18.0.100:80")};
 }
 
 }  // namespace l4lb::sched::fixtures
