@@ -66,6 +66,15 @@ TEST_CASE("conn_table: create() refuses bad configurations") {
   CHECK(conn_table_v4::create(c).error() == errc::bad_config);
   c.template_capacity = 100;
   CHECK(conn_table_v4::create(c));
+  // More buckets than the limit would overflow the power-of-two rounding.
+  c.wheel_buckets = 0xFFFF'FFFFu;
+  CHECK(conn_table_v4::create(c).error() == errc::bad_config);
+  c.wheel_buckets = conn_table_config::max_wheel_buckets + 1;
+  CHECK(conn_table_v4::create(c).error() == errc::bad_config);
+  c.wheel_buckets = conn_table_config::max_wheel_buckets;
+  CHECK(conn_table_v4::create(c));
+  c.wheel_buckets = 1;  // rounded up to 64
+  CHECK(conn_table_v4::create(c));
 }
 
 TEST_CASE_TEMPLATE("conn_table: a connection is gone at ceil_to_tick(last packet) + timeout",
@@ -201,6 +210,32 @@ TEST_CASE_TEMPLATE("conn_table: reply lookups for NAT and non-NAT connections", 
   table.erase(*r, now);
   CHECK(table.find_reply(reply, now) == no_conn);
   CHECK(table.find_reply({addr<Addr>(0xC0, 50), k2.client_addr, 443, 6000, tcp}, now) == *r2);
+}
+
+TEST_CASE_TEMPLATE("conn_table: a reply skips a connection past its deadline for a live one",
+                   Table, conn_table_v4, conn_table_v6) {
+  using Addr = typename Table::address_type;
+  auto table = make_table<Table>(100);
+  // Two virtual services (VIPs 100 and 101) NAT to the same server endpoint (server 2 =
+  // 0xC0..03 : 8002), and one client uses the same ip:port for both: both connections have
+  // the same reply key. The first sees no packet after its insert (NONE, the 3 s initial
+  // deadline: gone at t = 3 s); the second gets a SYN at 1 s (SYN_RECV, 60 s: gone at 61 s).
+  const std::int64_t t0 = 0;
+  const auto first = key<Addr>(9, 5555, 100, 80);
+  const auto second = key<Addr>(9, 5555, 101, 80);
+  auto r1 = table.insert(first, new_conn{2, true, no_template}, t0);
+  REQUIRE(r1);
+  auto r2 = table.insert(second, new_conn{2, true, no_template}, t0 + sec);
+  REQUIRE(r2);
+  table.on_packet(*r2, tcp_flag::syn, direction::input, t0 + sec);
+  const reply_key<Addr> reply{addr<Addr>(0xC0, 3), first.client_addr, 8002, 5555, tcp};
+  // While both live either may answer (IPVS's out_get takes the first on its hash chain).
+  const conn_ref both = table.find_reply(reply, t0 + sec);
+  CHECK((both == *r1 || both == *r2));
+  // At 3 s (expire() not called yet) the first is past its deadline: the second answers,
+  // whichever the index meets first.
+  CHECK(table.find_reply(reply, t0 + 3 * sec) == *r2);
+  CHECK(table.find_reply(reply, t0 + 61 * sec + sec) == no_conn);
 }
 
 TEST_CASE_TEMPLATE("conn_table: find_burst answers like find", Table, conn_table_v4,
@@ -514,6 +549,15 @@ TEST_CASE("conn_table: the Kubernetes scenario — server removed or quiesced, p
     REQUIRE(table.set_dest_available(3, false) == errc::ok);
     table.set_reuse_policy({1, false, false});
     CHECK(table.lookup_input(k, tcp_flag::syn, t0 + sec).action == input_action::drop);
+  }
+  SUBCASE("IPVS's own default (our rule off): a SYN stays with a quiesced server") {
+    // ip_vs_in_hook: only expire_nodest_conn reschedules a SYN whose server has weight 0; an
+    // ESTABLISHED connection is no reuse candidate (is_new_conn_expected), so the SYN is a hit.
+    REQUIRE(table.set_dest_quiesced(3, true) == errc::ok);
+    table.set_reuse_policy({1, false, false});
+    CHECK(table.lookup_input(k, tcp_flag::syn, t0 + sec).action == input_action::hit);
+    table.set_reuse_policy({1, true, false});
+    CHECK(table.lookup_input(k, tcp_flag::syn, t0 + sec).action == input_action::rescheduled);
   }
 }
 }

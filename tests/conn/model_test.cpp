@@ -62,7 +62,8 @@ struct harness {
     for (std::uint32_t v = 0; v < 3; ++v)
       for (std::uint32_t c = 1; c <= 16; ++c)
         for (std::uint32_t j = 0; j < 20; ++j) {
-          std::uint8_t proto = v < 2 ? tcp : (j % 4 == 0 ? std::uint8_t{132} : udp);
+          // 50 (ESP): a protocol without a state machine (SCTP's has tests of its own).
+          std::uint8_t proto = v < 2 ? tcp : (j % 4 == 0 ? std::uint8_t{50} : udp);
           pool.push_back(key<Addr>(c, static_cast<std::uint16_t>(1000 + v * 1000 + j), v + 1,
                                    vports[v], proto));
         }

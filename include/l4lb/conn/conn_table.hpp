@@ -1,6 +1,6 @@
 // The connection table: a fixed-capacity, allocation-free map from a flow (protocol, client
-// endpoint, virtual endpoint) to the real server chosen for it, with IPVS's TCP state machine,
-// idle expiry, active/inactive counts per real server, persistence templates, a reply-direction
+// endpoint, virtual endpoint) to the real server chosen for it, with IPVS's TCP and SCTP state
+// machines, idle expiry, active/inactive counts per real server, persistence templates, a reply-direction
 // index for NAT, and a documented policy when full. One table per core (share-nothing).
 //
 // IMPLEMENTATION NOTES
@@ -52,7 +52,9 @@
 // on_packet(ref, flags, direction::input, now); on a miss that may start a connection, the
 // persistence template (find_template / insert_template) or the scheduler gives the server, then
 // insert() and on_packet() for that first packet. NAT replies: find_reply(), then on_packet(ref,
-// flags, direction::output, now).
+// flags, direction::output, now). One-packet scheduling (ipvsadm -o, UDP services) inserts
+// nothing: IPVS never hashes a ONE_PACKET connection and frees it after its packet, so every
+// datagram is scheduled (or follows its persistence template) and no count outlives it.
 #pragma once
 
 #include <algorithm>
@@ -71,6 +73,7 @@
 #include "l4lb/conn/detail/group_storage.hpp"
 #include "l4lb/conn/errc.hpp"
 #include "l4lb/conn/persistence.hpp"
+#include "l4lb/conn/sctp_state.hpp"
 #include "l4lb/conn/tcp_state.hpp"
 #include "l4lb/conn/timeouts.hpp"
 #include "l4lb/conn/timer_wheel.hpp"
@@ -93,7 +96,10 @@ struct reuse_policy {
   /// l4lb's rule, on by default: a SYN for a connection whose server was removed or quiesced
   /// (weight 0) is scheduled afresh, never sent to the old server. (IPVS does this only with
   /// expire_nodest_conn; without it such SYNs were dropped or stuck to a quiesced server — the
-  /// Kubernetes stalls of issues 81775 and 93297.)
+  /// Kubernetes stalls of issues 81775 and 93297.) Kept on by default because draining is what
+  /// weight 0 is used for; it differs from the kernel only for a SYN on a live entry of a
+  /// removed or quiesced server (a client reusing its port, or a retransmitted SYN). Replays
+  /// that must match a kernel's decisions exactly set it false.
   bool reschedule_syn_to_unavailable_dest = true;
 };
 
@@ -108,8 +114,10 @@ struct conn_table_config {
   std::uint32_t template_capacity = 0;
   /// Real-server handles must be below this (and below 2^24).
   std::uint32_t max_dests = 1024;
-  /// Timer-wheel buckets (ticks of 1/16 s); 0 = chosen from the capacity.
+  /// Timer-wheel buckets (ticks of 1/16 s), rounded up to a power of two, at least 64 and at
+  /// most max_wheel_buckets; 0 = chosen from the capacity (groups / 4, 64..16384).
   std::uint32_t wheel_buckets = 0;
+  static constexpr std::uint32_t max_wheel_buckets = 1u << 24;
   /// Hash seed; per-instance seeds stop an attacker from aiming at one group.
   std::uint64_t seed = 0;
   timeouts idle_timeouts{};
@@ -198,10 +206,11 @@ struct conn_view {
   std::int64_t remaining_ns = 0;
 };
 
-/// IPVS's state name for a connection of `protocol` (TCP states; "UDP" for UDP).
+/// IPVS's state name for a connection of `protocol` (TCP and SCTP states; "UDP" for UDP).
 [[nodiscard]] constexpr std::string_view state_name(std::uint8_t protocol,
                                                     std::uint8_t state) noexcept {
   if (protocol == wire::ip_proto::tcp) return to_string(static_cast<tcp_state>(state));
+  if (protocol == wire::ip_proto::sctp) return to_string(static_cast<sctp_state>(state));
   if (protocol == wire::ip_proto::udp) return "UDP";
   return "NONE";
 }
@@ -240,11 +249,20 @@ constexpr template_ref template_of(std::uint64_t b) noexcept {
 constexpr std::uint64_t with_state(std::uint64_t b, std::uint8_t s) noexcept {
   return (b & ~(std::uint64_t{0xF} << state_shift)) | (std::uint64_t{s} << state_shift);
 }
-// Counted in ActiveConn: TCP in an active state (IPVS's INACTIVE flag follows the state).
-constexpr bool counted_active(std::uint64_t b) noexcept {
-  return protocol_of(b) == wire::ip_proto::tcp && is_active(static_cast<tcp_state>(state_of(b)));
+// Counted in ActiveConn: TCP in an active state, SCTP in ESTABLISHED (IPVS's INACTIVE flag
+// follows the state; UDP and other protocols stay inactive).
+constexpr bool active_state(std::uint8_t protocol, std::uint8_t state) noexcept {
+  if (protocol == wire::ip_proto::tcp) return is_active(static_cast<tcp_state>(state));
+  if (protocol == wire::ip_proto::sctp) return is_active(static_cast<sctp_state>(state));
+  return false;
 }
+constexpr bool counted_active(std::uint64_t b) noexcept {
+  return active_state(protocol_of(b), state_of(b));
+}
+// Half-open: what a SYN (or INIT) flood creates. SCTP: every state before ESTABLISHED.
 constexpr bool embryonic(std::uint64_t b) noexcept {
+  if (protocol_of(b) == wire::ip_proto::sctp)
+    return state_of(b) < static_cast<std::uint8_t>(sctp_state::established);
   const auto s = static_cast<tcp_state>(state_of(b));
   return protocol_of(b) == wire::ip_proto::tcp &&
          (s == tcp_state::none || s == tcp_state::syn_recv || s == tcp_state::synack);
@@ -288,6 +306,7 @@ class basic_conn_table {
     if (c.max_dests == 0 || c.max_dests > dest_registry<Addr>::max_handles) return errc::bad_config;
     if (std::uint64_t{detail::groups_for(c.template_capacity)} * detail::group_width >= no_template)
       return errc::bad_config;
+    if (c.wheel_buckets > conn_table_config::max_wheel_buckets) return errc::bad_config;
     if (!c.idle_timeouts.valid()) return errc::bad_timeout;
     return errc::ok;
   }
@@ -395,13 +414,13 @@ class basic_conn_table {
   [[nodiscard]] conn_ref find_reply(const reply_key_type& rk, std::int64_t now) const noexcept {
     const std::uint32_t now_floor = floor_tick(now);
     if (!replies_.empty_storage()) {
+      // Two live NAT connections can share a reply key (two virtual services on one server
+      // endpoint, one client ip:port); an entry past its deadline is skipped, not an answer.
       const std::uint64_t hr = hash(rk);
-      const std::uint32_t rr = replies_.find(
-          hr, [&](std::uint32_t conn) { return reply_matches(conns_.slot(conn), rk); });
-      if (rr != detail::npos32) {
-        const conn_ref m = replies_.slot(rr);
-        return reached(m, now_floor) ? no_conn : m;
-      }
+      const std::uint32_t rr = replies_.find(hr, [&](std::uint32_t conn) {
+        return reply_matches(conns_.slot(conn), rk) && !reached(conn, now_floor);
+      });
+      if (rr != detail::npos32) return replies_.slot(rr);
     }
     const key_type k{rk.client_addr, rk.server_addr, rk.client_port, rk.server_port, rk.protocol};
     const std::uint32_t r = find_any(k, hash(k));
@@ -414,7 +433,8 @@ class basic_conn_table {
   /// finds an uncontrolled connection in TIME_WAIT/CLOSE (conn_reuse_mode), or one whose server
   /// was removed or quiesced (reschedule_syn_to_unavailable_dest), removes it and answers
   /// `rescheduled`; a packet for a removed server's connection answers `drop`, or removes it
-  /// with expire_nodest_conn.
+  /// with expire_nodest_conn. SCTP: pass tcp_flag::syn when the packet's first chunk is INIT
+  /// (is_sctp_init); an INIT on an uncontrolled CLOSED association is a reuse.
   input_lookup lookup_input(const key_type& k, std::uint64_t h, std::uint8_t tcp_flags,
                             std::int64_t now) noexcept {
     return apply_input_rules(find(k, h, now), tcp_flags, now);
@@ -439,7 +459,9 @@ class basic_conn_table {
     if (r == no_conn) return {};
     const std::uint64_t bits = conns_.slot(r).bits;
     const auto& d = dests_[detail::dest_of(bits)];
-    const bool syn = detail::protocol_of(bits) == wire::ip_proto::tcp && (tcp_flags & tcp_flag::syn);
+    const std::uint8_t protocol = detail::protocol_of(bits);
+    const bool syn = (protocol == wire::ip_proto::tcp || protocol == wire::ip_proto::sctp) &&
+                     (tcp_flags & tcp_flag::syn);
     if (syn) {
       bool resched = false;
       if (!d.available || d.quiesced)
@@ -537,6 +559,7 @@ class basic_conn_table {
   /// selects the input-only row until the first output packet; counts move between active and
   /// inactive; ESTABLISHED assures the template); every protocol's idle timer restarts with the
   /// new state's timeout. UDP assures its template on an output packet (udp_state_transition).
+  /// An SCTP connection keeps its state here (its events come through the sctp_event form).
   state_change on_packet(conn_ref ref, std::uint8_t tcp_flags, direction dir,
                          std::int64_t now) noexcept {
     slot_type& s = conns_.slot(ref);
@@ -546,18 +569,14 @@ class basic_conn_table {
     std::uint8_t to = from;
     std::uint32_t timeout;
     if (protocol == wire::ip_proto::tcp) {
-      direction d = dir;
-      if (bits & detail::bit_no_output) {
-        if (d == direction::output)
-          bits &= ~detail::bit_no_output;
-        else
-          d = direction::input_only;
-      }
-      const auto cur = static_cast<tcp_state>(from);
-      const tcp_state nxt = next_tcp_state(cur, d, tcp_flags, secure_tcp_);
-      to = static_cast<std::uint8_t>(nxt);
-      bits = change_state(bits, cur, nxt);
+      const direction d = row_for(bits, dir);
+      to = static_cast<std::uint8_t>(
+          next_tcp_state(static_cast<tcp_state>(from), d, tcp_flags, secure_tcp_));
+      bits = change_state(row_taken(bits, dir), to);
       timeout = tcp_ticks_[to];
+    } else if (protocol == wire::ip_proto::sctp) {
+      bits = row_taken(bits, dir);
+      timeout = sctp_ticks_[from];
     } else {
       if (protocol == wire::ip_proto::udp && dir == direction::output &&
           (bits & detail::bit_controlled))
@@ -569,18 +588,36 @@ class basic_conn_table {
     return {from, to};
   }
 
+  /// An SCTP packet on a live SCTP connection, as its event (sctp_event_of; a packet without an
+  /// event takes the flags form): IPVS's SCTP table (set_sctp_state) with the same NOOUTPUT row
+  /// choice as TCP; only ESTABLISHED counts active and assures the template; the idle timer
+  /// restarts with the new state's timeout. A non-SCTP connection is left alone ({} returned).
+  state_change on_packet(conn_ref ref, sctp_event event, direction dir, std::int64_t now) noexcept {
+    slot_type& s = conns_.slot(ref);
+    std::uint64_t bits = s.bits;
+    if (detail::protocol_of(bits) != wire::ip_proto::sctp) return {};
+    const std::uint8_t from = detail::state_of(bits);
+    const direction d = row_for(bits, dir);
+    const auto to =
+        static_cast<std::uint8_t>(next_sctp_state(static_cast<sctp_state>(from), event, d));
+    bits = change_state(row_taken(bits, dir), to);
+    s.bits = bits;
+    set_deadline(ref, ceil_tick(now) + sctp_ticks_[to], floor_tick(now));
+    return {from, to};
+  }
+
   /// Puts a TCP connection in `state` with the accounting of a transition and that state's
   /// timeout (what the sync protocol's backup and IPVS's FTP LISTEN helper do).
   /// Returns false (and changes nothing) for a non-TCP connection or a state outside IPVS's
   /// table: a sync message's state byte comes off the network.
   bool set_state(conn_ref ref, tcp_state state, std::int64_t now) noexcept {
-    if (static_cast<std::size_t>(state) >= tcp_state_count) return false;
-    slot_type& s = conns_.slot(ref);
-    if (detail::protocol_of(s.bits) != wire::ip_proto::tcp) return false;
-    s.bits = change_state(s.bits, static_cast<tcp_state>(detail::state_of(s.bits)), state);
-    set_deadline(ref, ceil_tick(now) + tcp_ticks_[static_cast<std::size_t>(state)],
-                 floor_tick(now));
-    return true;
+    return set_protocol_state(ref, wire::ip_proto::tcp, static_cast<std::uint8_t>(state),
+                              tcp_state_count, tcp_ticks_.data(), now);
+  }
+  /// The same for an SCTP connection (sync messages carry SCTP states too).
+  bool set_state(conn_ref ref, sctp_state state, std::int64_t now) noexcept {
+    return set_protocol_state(ref, wire::ip_proto::sctp, static_cast<std::uint8_t>(state),
+                              sctp_state_count, sctp_ticks_.data(), now);
   }
 
   /// Removes a connection now (control-plane flush): counts released; a non-ASSURED template
@@ -749,6 +786,8 @@ class basic_conn_table {
   void apply_timeouts(const timeouts& t) noexcept {
     timeouts_ = t;
     for (std::size_t i = 0; i < tcp_state_count; ++i) tcp_ticks_[i] = t.tcp[i] * ticks_per_second;
+    for (std::size_t i = 0; i < sctp_state_count; ++i)
+      sctp_ticks_[i] = t.sctp[i] * ticks_per_second;
     udp_ticks_ = t.udp * ticks_per_second;
     other_ticks_ = t.other * ticks_per_second;
     initial_ticks_ = t.initial * ticks_per_second;
@@ -835,26 +874,61 @@ class basic_conn_table {
     return d.address == rk.server_addr && reply_port(s, d) == rk.server_port;
   }
 
+  // is_new_conn_expected (ip_vs_core.c): an uncontrolled TCP connection in TIME_WAIT or CLOSE
+  // (FIN_WAIT without output with conn_reuse_mode bit 1), an SCTP one in CLOSED.
   [[nodiscard]] bool new_conn_expected(std::uint64_t bits) const noexcept {
-    if ((bits & detail::bit_controlled) || detail::protocol_of(bits) != wire::ip_proto::tcp)
-      return false;
+    if (bits & detail::bit_controlled) return false;
+    if (detail::protocol_of(bits) == wire::ip_proto::sctp)
+      return sctp_new_conn_expected(static_cast<sctp_state>(detail::state_of(bits)));
+    if (detail::protocol_of(bits) != wire::ip_proto::tcp) return false;
     const auto s = static_cast<tcp_state>(detail::state_of(bits));
     return s == tcp_state::time_wait || s == tcp_state::close ||
            ((reuse_.conn_reuse_mode & 2) && s == tcp_state::fin_wait &&
             (bits & detail::bit_no_output));
   }
 
-  // Counts and template bookkeeping of a TCP state change (set_tcp_state).
-  std::uint64_t change_state(std::uint64_t bits, tcp_state cur, tcp_state nxt) noexcept {
+  // The row of the state table a packet uses: input-only while no output packet was seen.
+  [[nodiscard]] static direction row_for(std::uint64_t bits, direction dir) noexcept {
+    return (bits & detail::bit_no_output) && dir == direction::input ? direction::input_only
+                                                                     : dir;
+  }
+  // The first output packet clears NOOUTPUT.
+  [[nodiscard]] static std::uint64_t row_taken(std::uint64_t bits, direction dir) noexcept {
+    return dir == direction::output ? bits & ~detail::bit_no_output : bits;
+  }
+
+  // Counts and template bookkeeping of a state change (set_tcp_state, set_sctp_state): the
+  // connection moves between ActiveConn and InActConn; the state that assures the template
+  // (ESTABLISHED in both tables) assures it.
+  std::uint64_t change_state(std::uint64_t bits, std::uint8_t nxt) noexcept {
+    const std::uint8_t cur = detail::state_of(bits);
     if (nxt == cur) return bits;
+    const std::uint8_t protocol = detail::protocol_of(bits);
     const std::uint32_t d = detail::dest_of(bits);
-    if (is_active(cur) && !is_active(nxt))
+    const bool was = detail::active_state(protocol, cur);
+    const bool now_active = detail::active_state(protocol, nxt);
+    if (was && !now_active)
       dests_.became_inactive(d);
-    else if (!is_active(cur) && is_active(nxt))
+    else if (!was && now_active)
       dests_.became_active(d);
-    if (nxt == tcp_state::established && (bits & detail::bit_controlled))
+    const bool established =
+        protocol == wire::ip_proto::tcp
+            ? nxt == static_cast<std::uint8_t>(tcp_state::established)
+            : nxt == static_cast<std::uint8_t>(sctp_state::established);
+    if (established && (bits & detail::bit_controlled))
       templates_.assure(detail::template_of(bits));
-    return detail::with_state(bits, static_cast<std::uint8_t>(nxt));
+    return detail::with_state(bits, nxt);
+  }
+
+  bool set_protocol_state(conn_ref ref, std::uint8_t protocol, std::uint8_t state,
+                          std::size_t state_count, const std::uint32_t* ticks,
+                          std::int64_t now) noexcept {
+    if (state >= state_count) return false;
+    slot_type& s = conns_.slot(ref);
+    if (detail::protocol_of(s.bits) != protocol) return false;
+    s.bits = change_state(s.bits, state);
+    set_deadline(ref, ceil_tick(now) + ticks[state], floor_tick(now));
+    return true;
   }
 
   void set_deadline(conn_ref ref, std::uint32_t deadline, std::uint32_t now_floor) noexcept {
@@ -964,6 +1038,7 @@ class basic_conn_table {
   bool expire_quiescent_template_ = false;
   timeouts timeouts_{};
   std::array<std::uint32_t, tcp_state_count> tcp_ticks_{};
+  std::array<std::uint32_t, sctp_state_count> sctp_ticks_{};
   std::uint32_t udp_ticks_ = 0;
   std::uint32_t other_ticks_ = 0;
   std::uint32_t initial_ticks_ = 0;

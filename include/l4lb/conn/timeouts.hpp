@@ -1,5 +1,6 @@
 // Idle timeouts per protocol state, with IPVS's defaults (ip_vs_proto_tcp.c tcp_timeouts,
-// ip_vs_proto_udp.c udp_timeouts, ip_vs_conn.c) and ipvsadm's `--set tcp tcpfin udp` semantics.
+// ip_vs_proto_udp.c udp_timeouts, ip_vs_proto_sctp.c sctp_timeouts, ip_vs_conn.c) and ipvsadm's
+// `--set tcp tcpfin udp` semantics.
 // Connection expiry is kept in ticks of 1/16 s; this header holds the conversions too.
 #pragma once
 
@@ -7,6 +8,7 @@
 #include <cstdint>
 
 #include "l4lb/conn/errc.hpp"
+#include "l4lb/conn/sctp_state.hpp"
 #include "l4lb/conn/tcp_state.hpp"
 
 namespace l4lb::conn {
@@ -43,6 +45,9 @@ struct timeouts {
   std::array<std::uint32_t, tcp_state_count> tcp{2, 900, 120, 60, 120, 120, 10, 60, 30, 120, 120};
   /// UDP's single state (named "UDP"), refreshed by every datagram.
   std::uint32_t udp = 300;
+  /// Per SCTP state, in sctp_state order (ipvs_sctp_timeouts: NONE 2, INIT1 and REJECTED 4,
+  /// ESTABLISHED 900, the others 61). ipvsadm --set does not reach them (as in IPVS).
+  std::array<std::uint32_t, sctp_state_count> sctp = ipvs_sctp_timeouts;
   /// Protocols without a state machine here (IPVS only tracks TCP, UDP, SCTP): l4lb's choice,
   /// the UDP value.
   std::uint32_t other = 300;
@@ -57,6 +62,12 @@ struct timeouts {
   }
   [[nodiscard]] constexpr std::uint32_t tcp_at(tcp_state s) const noexcept {
     return tcp[static_cast<std::size_t>(s)];
+  }
+  [[nodiscard]] constexpr std::uint32_t& sctp_at(sctp_state s) noexcept {
+    return sctp[static_cast<std::size_t>(s)];
+  }
+  [[nodiscard]] constexpr std::uint32_t sctp_at(sctp_state s) const noexcept {
+    return sctp[static_cast<std::size_t>(s)];
   }
 
   /// `ipvsadm --set tcp tcpfin udp`: ESTABLISHED, FIN_WAIT and UDP; 0 keeps the current value
@@ -81,6 +92,8 @@ struct timeouts {
 
   [[nodiscard]] constexpr bool valid() const noexcept {
     for (auto t : tcp)
+      if (t > max_seconds) return false;
+    for (auto t : sctp)
       if (t > max_seconds) return false;
     return udp <= max_seconds && other <= max_seconds && initial <= max_seconds &&
            template_busy != 0 && template_busy <= max_seconds;
