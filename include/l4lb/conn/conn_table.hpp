@@ -1,7 +1,7 @@
 // The connection table: a fixed-capacity, allocation-free map from a flow (protocol, client
 // endpoint, virtual endpoint) to the real server chosen for it, with IPVS's TCP and SCTP state
-// machines, idle expiry, active/inactive counts per real server, persistence templates, a reply-direction
-// index for NAT, and a documented policy when full. One table per core (share-nothing).
+// machines, idle expiry, active/inactive counts per real server, persistence templates, a
+// reply-direction index for NAT, and a documented policy when full. One table per core.
 //
 // IMPLEMENTATION NOTES
 //
