@@ -7,6 +7,7 @@
 // wire: addresses, flow keys, header views, the parser, checksums
 #include "l4lb/wire/address.hpp"
 #include "l4lb/wire/checksum.hpp"
+#include "l4lb/wire/crc32c.hpp"
 #include "l4lb/wire/drop_reason.hpp"
 #include "l4lb/wire/ethernet.hpp"
 #include "l4lb/wire/flow_key.hpp"

@@ -21,7 +21,7 @@ enum class forward_error : std::uint8_t {
   malformed,           ///< a header that the wire parser refuses (decapsulation's outer packet)
   ttl_exceeded,        ///< TTL / hop limit <= 1: not forwarded (IPVS sends time exceeded, drops)
   fragmented,          ///< an IP fragment: ports unknown here (IPVS sees reassembled packets)
-  unsupported_protocol,  ///< NAT needs TCP or UDP, or an ICMP error quoting TCP/UDP
+  unsupported_protocol,  ///< NAT needs TCP, UDP or SCTP, or an ICMP error quoting one of them
   flow_mismatch,       ///< the packet's addresses/ports are not the connection's
   family_mismatch,     ///< an address of the wrong family in the configuration or connection
   vlan_mismatch,       ///< a VLAN rewrite for more tags than the frame carries

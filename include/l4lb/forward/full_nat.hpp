@@ -169,7 +169,7 @@ class full_nat_port_pool {
   std::vector<std::size_t> used_;
 };
 
-/// Client -> real server through FullNAT. TCP/UDP client -> VIP becomes local -> real server; an
+/// Client -> real server through FullNAT. TCP/UDP/SCTP client -> VIP becomes local -> real server; an
 /// ICMP error sent to the VIP quoting VIP -> client becomes local -> real server outside and
 /// real server -> local in the quote. Same options, checks and errors as nat_inbound.
 [[nodiscard]] inline forward_result full_nat_inbound(frame_buffer& buf, const wire::packet_view& pkt,

@@ -1,10 +1,12 @@
 // NAT (IPVS `-m`, masquerading) in both directions, on the caller's buffer: inbound packets get the
 // real server's address and port as destination, replies get the VIP's as source; TTL - 1, the
-// IPv4 header and L4 checksums updated incrementally (RFC 1624), IP ID kept. ICMP errors that quote
-// a connection's packet are rewritten too, as ip_vs_core.c ip_vs_nat_icmp does (ipvs-notes 0A).
+// IPv4 header and TCP/UDP checksums updated incrementally (RFC 1624), SCTP's CRC32c recomputed
+// (ip_vs_proto_sctp.c), IP ID kept. ICMP errors that quote a connection's TCP, UDP or SCTP packet
+// are rewritten too, as ip_vs_core.c ip_vs_nat_icmp does (ipvs-notes 0A).
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <span>
 
 #include "l4lb/forward/detail/ip_rewrite.hpp"
@@ -33,11 +35,18 @@ struct nat_config {
   /// An ICMP error's quoted TCP/UDP checksum is updated with the quoted addresses and ports
   /// (RFC 1624; when the field is inside the quote), so every checksum in the message holds.
   /// The kernel leaves it as it was (ipvs-notes 0A); true does the same, for byte parity.
+  /// A quoted SCTP CRC32c is always left as it was, as the kernel does (see rewrite_icmp_error).
   bool keep_quoted_l4_checksum = false;
   std::size_t mtu = 0;          ///< egress MTU for the frag-needed / too-big rule; 0: no check
 };
 
 namespace detail {
+
+/// The protocols NAT rewrites: ports at offsets 0 and 2 of the L4 header (ip_vs_proto_tcp.c,
+/// ip_vs_proto_udp.c, ip_vs_proto_sctp.c; ip_vs_nat_icmp handles the same three in quotes).
+[[nodiscard]] constexpr bool nat_protocol(std::uint8_t p) noexcept {
+  return p == wire::ip_proto::tcp || p == wire::ip_proto::udp || p == wire::ip_proto::sctp;
+}
 
 [[nodiscard]] inline forward_error nat_common_checks(const wire::packet_view& pkt,
                                                      const wire::endpoint* const* eps, std::size_t n) noexcept {
@@ -45,13 +54,12 @@ namespace detail {
     if (!of_family(*eps[i], pkt.family())) return forward_error::family_mismatch;
   if (pkt.is_fragment()) return forward_error::fragmented;
   if (pkt.is_icmp_error()) {
-    if (!pkt.quote_has_l4() ||
-        (pkt.quote_protocol() != wire::ip_proto::tcp && pkt.quote_protocol() != wire::ip_proto::udp))
-      return forward_error::unsupported_protocol;
+    if (!pkt.quote_has_l4() || !nat_protocol(pkt.quote_protocol())) return forward_error::unsupported_protocol;
     return forward_error::none;
   }
-  if (!pkt.has_l4_header() || (pkt.protocol() != wire::ip_proto::tcp && pkt.protocol() != wire::ip_proto::udp))
-    return forward_error::unsupported_protocol;
+  // An SCTP packet reaches here only with its whole 12-byte common header (wire::parse refuses
+  // less with truncated_sctp), so the CRC32c field is there to rewrite.
+  if (!pkt.has_l4_header() || !nat_protocol(pkt.protocol())) return forward_error::unsupported_protocol;
   return forward_error::none;
 }
 
@@ -126,10 +134,10 @@ template <class Rewrite>
 
 }  // namespace detail
 
-/// Client -> real server. A TCP/UDP packet client -> VIP gets destination = real server (address
-/// and port); an ICMP error sent to the VIP that quotes a packet VIP -> client (a router or the
-/// client reporting on a reply) gets outer destination = real server and, in the quote, source =
-/// real server (address and port).
+/// Client -> real server. A TCP/UDP/SCTP packet client -> VIP gets destination = real server
+/// (address and port); an ICMP error sent to the VIP that quotes a packet VIP -> client (a router
+/// or the client reporting on a reply) gets outer destination = real server and, in the quote,
+/// source = real server (address and port).
 /// Errors: view_not_in_buffer, family_mismatch, fragmented, unsupported_protocol, flow_mismatch,
 /// ttl_exceeded, no_ethernet (rewrite_l2 without Ethernet), vlan_mismatch, no_headroom,
 /// mtu_too_small, too_big. Over the MTU without permission to fragment: reply_icmp.
@@ -139,10 +147,10 @@ template <class Rewrite>
   return detail::nat_translate(buf, pkt, conn.client, conn.vip, nullptr, &conn.real, cfg, reply);
 }
 
-/// Real server -> client (the reply direction, ip_vs_core.c handle_response). A TCP/UDP packet
-/// real server -> client gets source = VIP (address and port); an ICMP error sent to the client
-/// that quotes a packet client -> real server gets outer source = VIP (even when a router sent
-/// it) and, in the quote, destination = VIP (address and port). Errors as nat_inbound.
+/// Real server -> client (the reply direction, ip_vs_core.c handle_response). A TCP/UDP/SCTP
+/// packet real server -> client gets source = VIP (address and port); an ICMP error sent to the
+/// client that quotes a packet client -> real server gets outer source = VIP (even when a router
+/// sent it) and, in the quote, destination = VIP (address and port). Errors as nat_inbound.
 [[nodiscard]] inline forward_result nat_outbound(frame_buffer& buf, const wire::packet_view& pkt,
                                                  const nat_connection& conn, const nat_config& cfg,
                                                  std::span<std::byte> reply = {}) noexcept {

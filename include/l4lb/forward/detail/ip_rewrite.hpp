@@ -1,6 +1,7 @@
 // Internals shared by the DR, NAT and FullNAT rewriters: TTL / hop-limit decrement, address and
-// port rewriting with RFC 1624 incremental checksum updates, and the rewriting of ICMP errors that
-// quote a connection's packet (ip_vs_core.c ip_vs_nat_icmp, ip_vs_proto_tcp.c/udp.c *_nat_handler).
+// port rewriting with RFC 1624 incremental checksum updates (SCTP: the CRC32c recomputed), and the
+// rewriting of ICMP errors that quote a connection's packet (ip_vs_core.c ip_vs_nat_icmp,
+// ip_vs_proto_tcp.c/udp.c/sctp.c *_nat_handler).
 #pragma once
 
 #include <cstddef>
@@ -12,6 +13,7 @@
 #include "l4lb/forward/frame_buffer.hpp"
 #include "l4lb/wire/address.hpp"
 #include "l4lb/wire/checksum.hpp"
+#include "l4lb/wire/crc32c.hpp"
 #include "l4lb/wire/detail/byte_access.hpp"
 #include "l4lb/wire/flow_key.hpp"
 #include "l4lb/wire/packet.hpp"
@@ -87,13 +89,16 @@ struct rewrite_options {
   bool update_quoted_l4_checksum = false;
 };
 
-/// Rewrites addresses and ports of a TCP/UDP packet in place, TTL - 1, with the IPv4 header
-/// checksum and the L4 checksum updated incrementally (ip_vs_proto_tcp.c tcp_fast_csum_update,
+/// Rewrites addresses and ports of a TCP/UDP/SCTP packet in place, TTL - 1, with the IPv4 header
+/// checksum and the TCP/UDP checksum updated incrementally (ip_vs_proto_tcp.c tcp_fast_csum_update,
 /// ip_vs_proto_udp.c udp_fast_csum_update; RFC 1624). An IPv4 UDP checksum of 0 gets a full,
 /// valid checksum (IPVS's "full checksum calculation" path) unless keep_zero_udp_checksum; over
-/// IPv6 a zero UDP checksum is always computed in full.
-/// Preconditions: pkt has an L4 header of protocol TCP or UDP, not a fragment; endpoints are of
-/// the packet's family (callers check).
+/// IPv6 a zero UDP checksum is always computed in full. SCTP (ports at the same offsets as
+/// TCP/UDP): its CRC32c has no pseudo-header, so only the ports matter to it, and it is
+/// recomputed in full over the SCTP packet (to the end of the IP payload) as ip_vs_proto_sctp.c
+/// sctp_nat_csum does. Like IPVS this gives a valid CRC to a packet that arrived corrupted.
+/// Preconditions: pkt has an L4 header of protocol TCP, UDP or SCTP, not a fragment; endpoints are
+/// of the packet's family (callers check).
 inline void rewrite_endpoints(const wire::packet_view& pkt, const endpoint_change& c,
                               const rewrite_options& o) noexcept {
   const auto f = pkt.family();
@@ -125,6 +130,10 @@ inline void rewrite_endpoints(const wire::packet_view& pkt, const endpoint_chang
     d::store_be16(l4.data() + 16, l4_delta.apply(d::load_be16(l4.data() + 16)));
     return;
   }
+  if (pkt.protocol() == wire::ip_proto::sctp) {
+    wire::store_sctp_checksum(l4);  // the parser checked the 12-byte common header
+    return;
+  }
   // UDP
   const std::uint16_t old_sum = d::load_be16(l4.data() + 6);
   if (old_sum != 0) {
@@ -152,9 +161,15 @@ struct icmp_change {
 /// Rewrites an ICMP/ICMPv6 error and the packet it quotes (ip_vs_core.c ip_vs_nat_icmp,
 /// ipvs-notes 0A "ICMP errors in NAT"): outer addresses, TTL - 1 and the outer IPv4 header
 /// checksum (incrementally); quoted addresses and ports, the quoted IPv4 header checksum
-/// recomputed in full; the quoted TTL left as it was; the quoted L4 checksum left as it was
+/// recomputed in full; the quoted TTL left as it was; the quoted TCP/UDP checksum left as it was
 /// (IPVS) unless update_quoted_l4_checksum and the field is inside the quote; the ICMP checksum
 /// recomputed in full (ICMPv6: over the pseudo-header with the new outer addresses).
+/// A quoted SCTP packet gets its ports rewritten (ip_vs_nat_icmp does TCP, UDP and SCTP alike)
+/// and its CRC32c always left as it was, as IPVS leaves it: a CRC is not patched from the
+/// changed words alone like the Internet checksum (it would also need the original SCTP length),
+/// a quote is usually cut short (RFC 792: 8 bytes) so no one can check it, and SCTP validates an
+/// ICMP error by the quoted verification tag instead (the ICMP handling appendix of RFC 9260,
+/// RFC 4960 Appendix C), which NAT does not change.
 /// Preconditions: pkt.is_icmp_error() && pkt.quote_has_l4(); addresses of the packet's family.
 inline void rewrite_icmp_error(const wire::packet_view& pkt, const icmp_change& c,
                                const rewrite_options& o) noexcept {
