@@ -435,6 +435,7 @@ class basic_conn_table {
   /// `rescheduled`; a packet for a removed server's connection answers `drop`, or removes it
   /// with expire_nodest_conn. SCTP: pass tcp_flag::syn when the packet's first chunk is INIT
   /// (is_sctp_init); an INIT on an uncontrolled CLOSED association is a reuse.
+  /// conn::input_flags(packet_view) (packet_input.hpp) gives these flags for any protocol.
   input_lookup lookup_input(const key_type& k, std::uint64_t h, std::uint8_t tcp_flags,
                             std::int64_t now) noexcept {
     return apply_input_rules(find(k, h, now), tcp_flags, now);

@@ -137,12 +137,14 @@ inline constexpr std::size_t sctp_event_count = 10;
 enum class sctp_packet_error : std::uint8_t {
   truncated_common_header = 1,  ///< fewer than the 12 bytes of the SCTP common header
   truncated_chunk_header = 2,   ///< no complete 4-byte header of a first chunk after it
+  not_sctp = 3,                 ///< the packet is not SCTP, or has no L4 header (packet_input.hpp)
 };
 
 [[nodiscard]] constexpr std::string_view to_string(sctp_packet_error e) noexcept {
   switch (e) {
     case sctp_packet_error::truncated_common_header: return "truncated_common_header";
     case sctp_packet_error::truncated_chunk_header: return "truncated_chunk_header";
+    case sctp_packet_error::not_sctp: return "not_sctp";
   }
   return "unknown";
 }
