@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "l4lb/forward/frame_buffer.hpp"
+#include "l4lb/forward/nat.hpp"
 #include "l4lb/io/pcap_file.hpp"
 #include "l4lb/wire/address.hpp"
 #include "l4lb/wire/ethernet.hpp"
@@ -35,6 +36,20 @@ inline wire::endpoint ep(const char* s) { return *wire::endpoint::parse(s); }
 inline const wire::mac_address director_mac = mac("02:00:c6:12:00:fe");
 inline const wire::mac_address real_mac = mac("02:00:c6:12:00:0b");
 inline const wire::mac_address client_mac = mac("02:00:c6:12:00:02");
+
+// NAT configurations that rewrite L2 towards the real server / towards the client.
+inline forward::nat_config to_real() {
+  forward::nat_config c;
+  c.l2.src = director_mac;
+  c.l2.dst = real_mac;
+  return c;
+}
+inline forward::nat_config to_client() {
+  forward::nat_config c;
+  c.l2.src = director_mac;
+  c.l2.dst = client_mac;
+  return c;
+}
 
 inline constexpr std::byte guard_byte{0xa5};
 

@@ -27,18 +27,6 @@ forward::nat_connection conn6(std::uint16_t cport, std::uint16_t vport, std::uin
   return {wire::endpoint{ip("fd00:198:18::2"), cport}, wire::endpoint{ip("fd00:198:18::100"), vport},
           wire::endpoint{ip("fd00:198:18::11"), rport}};
 }
-forward::nat_config to_real() {
-  forward::nat_config c;
-  c.l2.src = director_mac;
-  c.l2.dst = real_mac;
-  return c;
-}
-forward::nat_config to_client() {
-  forward::nat_config c;
-  c.l2.src = director_mac;
-  c.l2.dst = client_mac;
-  return c;
-}
 
 template <class F>
 bytes run(const bytes& in, F&& f) {

@@ -73,18 +73,6 @@ forward::nat_connection conn6() {
   return {wire::endpoint{ip("fd00:198:18::2"), cport}, wire::endpoint{ip("fd00:198:18::100"), vport},
           wire::endpoint{ip("fd00:198:18::11"), rport}};
 }
-forward::nat_config to_real() {
-  forward::nat_config c;
-  c.l2.src = director_mac;
-  c.l2.dst = real_mac;
-  return c;
-}
-forward::nat_config to_client() {
-  forward::nat_config c;
-  c.l2.src = director_mac;
-  c.l2.dst = client_mac;
-  return c;
-}
 
 // The builder leaves SCTP's checksum 0; the inputs get theirs from the library under test (its
 // correctness is crc32c_test's business and is re-checked here with the reference).
