@@ -287,20 +287,30 @@ void memory_floor_2dep(benchmark::State& state, std::uint32_t n, bool huge = fal
   per_op(state, burst);
 }
 
-template <class Addr>
-void insert(benchmark::State& state, std::uint32_t n) {
+// Each iteration times `work(container)` on a container built by `make()` (untimed), freed untimed.
+template <class Make, class Work>
+void on_fresh_container(benchmark::State& state, Make&& make, Work&& work) {
   for (auto _ : state) {
     state.PauseTiming();
-    auto table = std::make_unique<basic_conn_table<Addr>>(table_config(n, false));
+    auto container = make();
     state.ResumeTiming();
-    std::uint32_t ok = 0;
-    for (std::uint32_t i = 0; i < n; ++i)
-      ok += table->insert(key_of<Addr>(i), new_conn{i % 64, false, no_template}, t0).has_value();
-    benchmark::DoNotOptimize(ok);
+    work(*container);
     state.PauseTiming();
-    table.reset();
+    container.reset();
     state.ResumeTiming();
   }
+}
+
+template <class Addr>
+void insert(benchmark::State& state, std::uint32_t n) {
+  on_fresh_container(
+      state, [n] { return std::make_unique<basic_conn_table<Addr>>(table_config(n, false)); },
+      [n](basic_conn_table<Addr>& table) {
+        std::uint32_t ok = 0;
+        for (std::uint32_t i = 0; i < n; ++i)
+          ok += table.insert(key_of<Addr>(i), new_conn{i % 64, false, no_template}, t0).has_value();
+        benchmark::DoNotOptimize(ok);
+      });
   per_op(state, n);
 }
 
@@ -308,65 +318,61 @@ void insert(benchmark::State& state, std::uint32_t n) {
 // find_burst does when the lookups miss), then each is inserted.
 template <class Addr>
 void insert_burst(benchmark::State& state, std::uint32_t n) {
-  for (auto _ : state) {
-    state.PauseTiming();
-    auto table = std::make_unique<basic_conn_table<Addr>>(table_config(n, false));
-    state.ResumeTiming();
-    std::uint32_t ok = 0;
-    for (std::uint32_t base = 0; base < n; base += burst) {
-      const std::uint32_t count = std::min<std::uint32_t>(burst, n - base);
-      conn_key<Addr> keys[burst];
-      std::uint64_t hashes[burst];
-      for (std::uint32_t i = 0; i < count; ++i) {
-        keys[i] = key_of<Addr>(base + i);
-        hashes[i] = table->hash(keys[i]);
-        table->prefetch(hashes[i]);
-      }
-      for (std::uint32_t i = 0; i < count; ++i)
-        ok += table->insert(keys[i], hashes[i], new_conn{i % 64, false, no_template}, t0).has_value();
-    }
-    benchmark::DoNotOptimize(ok);
-    state.PauseTiming();
-    table.reset();
-    state.ResumeTiming();
-  }
+  on_fresh_container(
+      state, [n] { return std::make_unique<basic_conn_table<Addr>>(table_config(n, false)); },
+      [n](basic_conn_table<Addr>& table) {
+        std::uint32_t ok = 0;
+        for (std::uint32_t base = 0; base < n; base += burst) {
+          const std::uint32_t count = std::min<std::uint32_t>(burst, n - base);
+          conn_key<Addr> keys[burst];
+          std::uint64_t hashes[burst];
+          for (std::uint32_t i = 0; i < count; ++i) {
+            keys[i] = key_of<Addr>(base + i);
+            hashes[i] = table.hash(keys[i]);
+            table.prefetch(hashes[i]);
+          }
+          for (std::uint32_t i = 0; i < count; ++i)
+            ok += table.insert(keys[i], hashes[i], new_conn{i % 64, false, no_template}, t0).has_value();
+        }
+        benchmark::DoNotOptimize(ok);
+      });
   per_op(state, n);
 }
 
 template <class Addr>
 void map_insert(benchmark::State& state, std::uint32_t n) {
-  for (auto _ : state) {
-    state.PauseTiming();
-    auto map = std::make_unique<baseline_map<Addr>>();
-    map->reserve(n);
-    state.ResumeTiming();
-    for (std::uint32_t i = 0; i < n; ++i) map->emplace(key_of<Addr>(i), map_value{i % 64, 0, 0});
-    benchmark::DoNotOptimize(map->size());
-    state.PauseTiming();
-    map.reset();
-    state.ResumeTiming();
-  }
+  on_fresh_container(
+      state,
+      [n] {
+        auto map = std::make_unique<baseline_map<Addr>>();
+        map->reserve(n);
+        return map;
+      },
+      [n](baseline_map<Addr>& map) {
+        for (std::uint32_t i = 0; i < n; ++i) map.emplace(key_of<Addr>(i), map_value{i % 64, 0, 0});
+        benchmark::DoNotOptimize(map.size());
+      });
   per_op(state, n);
 }
 
 template <class Addr>
 void expire(benchmark::State& state, std::uint32_t n) {
   std::uint64_t removed = 0;
-  for (auto _ : state) {
-    state.PauseTiming();
-    auto table = std::make_unique<basic_conn_table<Addr>>(table_config(n, false));
-    // SYN_RECV connections (60 s) arriving over 64 s: deadlines spread over 1024 ticks.
-    for (std::uint32_t i = 0; i < n; ++i) {
-      const std::int64_t at = t0 + std::int64_t(i % 1024) * tick_ns;
-      auto r = table->insert(key_of<Addr>(i), new_conn{i % 64, false, no_template}, at);
-      if (r) table->on_packet(*r, tcp_flag::syn, direction::input, at);
-    }
-    state.ResumeTiming();
-    removed += table->expire(t0 + 200 * sec, 0xFFFF'FFFFu).conns_expired;
-    state.PauseTiming();
-    table.reset();
-    state.ResumeTiming();
-  }
+  on_fresh_container(
+      state,
+      [n] {
+        auto table = std::make_unique<basic_conn_table<Addr>>(table_config(n, false));
+        // SYN_RECV connections (60 s) arriving over 64 s: deadlines spread over 1024 ticks.
+        for (std::uint32_t i = 0; i < n; ++i) {
+          const std::int64_t at = t0 + std::int64_t(i % 1024) * tick_ns;
+          auto r = table->insert(key_of<Addr>(i), new_conn{i % 64, false, no_template}, at);
+          if (r) table->on_packet(*r, tcp_flag::syn, direction::input, at);
+        }
+        return table;
+      },
+      [&removed](basic_conn_table<Addr>& table) {
+        removed += table.expire(t0 + 200 * sec, 0xFFFF'FFFFu).conns_expired;
+      });
   per_op(state, n);
   state.counters["expired"] = double(removed) / double(state.iterations());
 }
@@ -524,26 +530,36 @@ void one_line_reference_lookup(benchmark::State& state, std::uint32_t n, double 
   state.counters["bytes_per_conn"] = double(table.memory_bytes()) / n;
 }
 
+using bench_fn = void (*)(benchmark::State&, std::uint32_t, bool);
+
 template <class Addr>
 void register_family(const char* family) {
+  // name, function, whether it also runs with the table and the buffer on huge pages (1M+).
+  struct entry {
+    const char* name;
+    bench_fn fn;
+    bool huge_too;
+  };
+  const entry entries[] = {
+      {"lookup_single", [](benchmark::State& s, std::uint32_t n, bool h) { lookup_single<Addr>(s, n, h); }, true},
+      {"lookup_burst32", [](benchmark::State& s, std::uint32_t n, bool h) { lookup_burst<Addr>(s, n, h); }, true},
+      {"unordered_map_lookup", [](benchmark::State& s, std::uint32_t n, bool) { map_lookup<Addr>(s, n); }, false},
+      {"memory_floor", [](benchmark::State& s, std::uint32_t n, bool h) { memory_floor<Addr>(s, n, h); }, true},
+      {"memory_floor_2dep", [](benchmark::State& s, std::uint32_t n, bool h) { memory_floor_2dep<Addr>(s, n, h); }, true},
+      {"insert", [](benchmark::State& s, std::uint32_t n, bool) { insert<Addr>(s, n); }, false},
+      {"insert_burst32", [](benchmark::State& s, std::uint32_t n, bool) { insert_burst<Addr>(s, n); }, false},
+      {"unordered_map_insert", [](benchmark::State& s, std::uint32_t n, bool) { map_insert<Addr>(s, n); }, false},
+      {"expire", [](benchmark::State& s, std::uint32_t n, bool) { expire<Addr>(s, n); }, false},
+  };
   for (std::uint32_t n : {1'000u, 1'000'000u, 10'000'000u}) {
     const std::string suffix = std::string("/") + family + "/entries:" + std::to_string(n);
     const double min_time = n >= 10'000'000 ? 0.5 : 0.2;
-    benchmark::RegisterBenchmark(("conn/lookup_single" + suffix).c_str(),
-                                 [n](benchmark::State& s) { lookup_single<Addr>(s, n); })
-        ->MinTime(min_time);
-    benchmark::RegisterBenchmark(("conn/lookup_burst32" + suffix).c_str(),
-                                 [n](benchmark::State& s) { lookup_burst<Addr>(s, n); })
-        ->MinTime(min_time);
-    benchmark::RegisterBenchmark(("conn/unordered_map_lookup" + suffix).c_str(),
-                                 [n](benchmark::State& s) { map_lookup<Addr>(s, n); })
-        ->MinTime(min_time);
-    benchmark::RegisterBenchmark(("conn/memory_floor" + suffix).c_str(),
-                                 [n](benchmark::State& s) { memory_floor<Addr>(s, n); })
-        ->MinTime(min_time);
-    benchmark::RegisterBenchmark(("conn/memory_floor_2dep" + suffix).c_str(),
-                                 [n](benchmark::State& s) { memory_floor_2dep<Addr>(s, n); })
-        ->MinTime(min_time);
+    for (const entry& e : entries) {
+      const bench_fn fn = e.fn;
+      benchmark::RegisterBenchmark(("conn/" + std::string(e.name) + suffix).c_str(),
+                                   [fn, n](benchmark::State& s) { fn(s, n, false); })
+          ->MinTime(min_time);
+    }
     if constexpr (Addr::size == 4) {
       for (const double load : {0.875, 0.3})
         benchmark::RegisterBenchmark(
@@ -553,35 +569,18 @@ void register_family(const char* family) {
             [n, load](benchmark::State& s) { one_line_reference_lookup(s, n, load); })
             ->MinTime(min_time);
     }
-    benchmark::RegisterBenchmark(("conn/insert" + suffix).c_str(),
-                                 [n](benchmark::State& s) { insert<Addr>(s, n); })
-        ->MinTime(min_time);
-    benchmark::RegisterBenchmark(("conn/insert_burst32" + suffix).c_str(),
-                                 [n](benchmark::State& s) { insert_burst<Addr>(s, n); })
-        ->MinTime(min_time);
-    benchmark::RegisterBenchmark(("conn/unordered_map_insert" + suffix).c_str(),
-                                 [n](benchmark::State& s) { map_insert<Addr>(s, n); })
-        ->MinTime(min_time);
-    benchmark::RegisterBenchmark(("conn/expire" + suffix).c_str(),
-                                 [n](benchmark::State& s) { expire<Addr>(s, n); })
-        ->MinTime(min_time);
     benchmark::RegisterBenchmark(("conn/memory_nat" + suffix).c_str(),
                                  [n](benchmark::State& s) { memory_nat<Addr>(s, n); })
         ->Iterations(1);
     if (n < 1'000'000) continue;
     // The same lookups and floors with the table and the buffer on 2 MiB pages.
-    benchmark::RegisterBenchmark(("conn/lookup_single_hugepages" + suffix).c_str(),
-                                 [n](benchmark::State& s) { lookup_single<Addr>(s, n, true); })
-        ->MinTime(min_time);
-    benchmark::RegisterBenchmark(("conn/lookup_burst32_hugepages" + suffix).c_str(),
-                                 [n](benchmark::State& s) { lookup_burst<Addr>(s, n, true); })
-        ->MinTime(min_time);
-    benchmark::RegisterBenchmark(("conn/memory_floor_hugepages" + suffix).c_str(),
-                                 [n](benchmark::State& s) { memory_floor<Addr>(s, n, true); })
-        ->MinTime(min_time);
-    benchmark::RegisterBenchmark(("conn/memory_floor_2dep_hugepages" + suffix).c_str(),
-                                 [n](benchmark::State& s) { memory_floor_2dep<Addr>(s, n, true); })
-        ->MinTime(min_time);
+    for (const entry& e : entries) {
+      if (!e.huge_too) continue;
+      const bench_fn fn = e.fn;
+      benchmark::RegisterBenchmark(("conn/" + std::string(e.name) + "_hugepages" + suffix).c_str(),
+                                   [fn, n](benchmark::State& s) { fn(s, n, true); })
+          ->MinTime(min_time);
+    }
   }
 }
 

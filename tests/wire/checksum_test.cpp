@@ -180,15 +180,15 @@ TEST_CASE("checksum: pseudo-headers follow RFC 768 and RFC 8200 8.1 layouts") {
 TEST_CASE("checksum: UDP writes a computed 0 as 0xFFFF; TCP keeps 0x0000") {
   // An 8-byte UDP datagram with no data; choose the length field so that the total sum is
   // 0xffff, i.e. the computed checksum is 0 (RFC 768: transmit all ones).
-  auto src = *ipv4_address::parse("10.0.0.1");
-  auto dst = *ipv4_address::parse("10.0.0.2");
+  auto src = *ipv4_address::parse("198.18.0.1");
+  auto dst = *ipv4_address::parse("198.18.0.2");
   bytes udp = from_hex({0x00, 0x35, 0x00, 0x35, 0x00, 0x08, 0x00, 0x00});
-  // Sum without the pad word: pseudo (0a00+0001+0a00+0002+0011+0008) + 0035+0035+0008.
+  // Sum without the pad word: pseudo (c612+0001+c612+0002+0011+000a) + 0035+0035+000a.
   // We add one free word in the data to reach 0xffff: data word = ~folded(rest).
   udp.push_back(std::byte{0});
   udp.push_back(std::byte{0});
   put16(udp, 4, 10);  // UDP length now 10
-  bytes everything = from_hex({10, 0, 0, 1, 10, 0, 0, 2, 0, 17, 0, 10});
+  bytes everything = from_hex({198, 18, 0, 1, 198, 18, 0, 2, 0, 17, 0, 10});
   everything.insert(everything.end(), udp.begin(), udp.end());
   std::uint16_t pad = static_cast<std::uint16_t>(~ref_folded(everything));
   put16(udp, 8, pad);
