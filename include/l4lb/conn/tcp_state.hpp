@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "l4lb/wire/tcp.hpp"
+
 namespace l4lb::conn {
 
 /// The numeric values are IPVS's (the sync protocol carries them).
@@ -51,15 +53,9 @@ inline constexpr std::size_t tcp_state_count = 11;
          s == tcp_state::synack;
 }
 
-/// TCP header flag bits (byte 13 of the header).
-namespace tcp_flag {
-inline constexpr std::uint8_t fin = 0x01;
-inline constexpr std::uint8_t syn = 0x02;
-inline constexpr std::uint8_t rst = 0x04;
-inline constexpr std::uint8_t psh = 0x08;
-inline constexpr std::uint8_t ack = 0x10;
-inline constexpr std::uint8_t urg = 0x20;
-}  // namespace tcp_flag
+/// TCP header flag bits (byte 13 of the header): the wire layer's constants under the name the
+/// connection-tracking calls use.
+namespace tcp_flag = wire::tcp_flags;
 
 /// Which way a packet travels relative to the connection. Callers pass `input` (client towards
 /// the virtual service) or `output` (real server towards the client, seen only in NAT).
