@@ -26,7 +26,7 @@ constexpr std::size_t flow_count = 4096;  // distinct flows cycled through (a po
 std::vector<real_server> servers(std::size_t n) {
   std::vector<real_server> d(n);
   for (std::size_t i = 0; i < n; ++i) {
-    d[i].endpoint = {wire::ipv4_address::from_u32(0x0A000000u + static_cast<std::uint32_t>(i) + 1),
+    d[i].endpoint = {wire::ipv4_address::from_u32(0xC6120100u + static_cast<std::uint32_t>(i) + 1),
                      80};
     d[i].handle = static_cast<std::uint32_t>(i + 1);
   }
@@ -42,7 +42,7 @@ std::vector<wire::flow_key> flows() {
     f[i] = {wire::ip_proto::tcp,
             {wire::ipv4_address::from_u32(0xC6120000u + k * 2654435761u % 65536),
              static_cast<std::uint16_t>(1024 + k * 7919 % 60000)},
-            {wire::ipv4_address::from_u32(0xCB007100u + k % 1024), 80}};
+            {wire::ipv4_address::from_u32(0xC6130100u + k % 1024), 80}};
   }
   return f;
 }

@@ -100,7 +100,7 @@ TEST_CASE("conn_table: every transition of IPVS's table, with counts and timeout
     cfg.max_dests = 4;
     cfg.secure_tcp = secure != 0;
     conn_table_v4 table(cfg);
-    REQUIRE(table.set_dest(1, ipv4_address::from_u32(0xC0A80102u), 8080) == errc::ok);
+    REQUIRE(table.set_dest(1, ipv4_address::from_u32(0xC6120102u), 8080) == errc::ok);
     std::uint32_t n = 0;
     for (std::size_t d = 0; d < 3; ++d)
       for (std::size_t e = 0; e < 4; ++e)
@@ -142,7 +142,7 @@ TEST_CASE("conn_table: typical NAT and DR sequences (ipvs-notes 3.3)") {
   cfg.capacity = 16;
   cfg.max_dests = 4;
   conn_table_v4 table(cfg);
-  REQUIRE(table.set_dest(2, ipv4_address::from_u32(0xC0A80102u), 80) == errc::ok);
+  REQUIRE(table.set_dest(2, ipv4_address::from_u32(0xC6120102u), 80) == errc::ok);
   const std::int64_t t0 = 50 * sec;
   struct step {
     std::uint8_t flags;

@@ -25,7 +25,7 @@ l4lb::wire::flow_key flow_number(std::uint32_t i) {
   using namespace l4lb::wire;
   return flow_key{ip_proto::tcp,
                   endpoint{ipv4_address::from_u32(0xc6120000u + i * 7919u), static_cast<std::uint16_t>(1024 + i)},
-                  endpoint{ipv4_address::from_u32(0xc0a80001u + (i % 32)), 80}};
+                  endpoint{ipv4_address::from_u32(0xc6130064u + (i % 32)), 80}};
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // Small builders shared by the hashing-policy tests (dh, sh, mh, lblc, lblcr, ring, wmh):
-// real servers from text, IPVS list order, flows and pick contexts.
+// real servers from text, IPVS list order, flows and pick contexts; and two checks the
+// consistent tables (ring, wmh) share: the no-server cases and disruption on removal.
 #pragma once
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 
 #include <doctest/doctest.h>
 
+#include "l4lb/sched/build_error.hpp"
 #include "l4lb/sched/real_server.hpp"
 #include "l4lb/wire/address.hpp"
 #include "l4lb/wire/flow_key.hpp"
@@ -71,6 +73,75 @@ inline wire::flow_key nth_client(std::uint32_t n, std::string_view vip = "198.18
 inline wire::flow_key nth_client_address(std::uint32_t n) {
   return {wire::ip_proto::tcp, {wire::ipv4_address::from_u32(0xC6120000u + n), 40000},
           ep("198.18.0.100:80")};
+}
+
+/// What count_disruption asserts for every flow, besides counting.
+enum class per_flow_checks : std::uint8_t {
+  none,
+  /// REQUIRE both picks != no_dest; CHECK that a flow of the removed server lands elsewhere.
+  picks_valid,
+};
+
+/// Flows that change server when one server is removed.
+struct disruption {
+  std::uint32_t on_removed = 0;  // flows whose server was the removed one (they must move)
+  std::uint32_t moved = 0;       // flows of the other servers whose server changed anyway
+};
+
+/// Picks nth_client(0..flows-1) with `before` (built for `dests`) and `after` (built for `rest`,
+/// which is `dests` without dests[removed]) and counts what moved; servers are compared by
+/// endpoint since list positions shift on removal.
+template <class Scheduler>
+disruption count_disruption(const Scheduler& before, const std::vector<real_server>& dests,
+                            const Scheduler& after, const std::vector<real_server>& rest,
+                            dest_id removed, std::uint32_t flows,
+                            per_flow_checks checks = per_flow_checks::none) {
+  disruption out;
+  for (std::uint32_t k = 0; k < flows; ++k) {
+    const auto f = nth_client(k);
+    const dest_id b = before.pick(dests, {f});
+    const dest_id a = after.pick(rest, {f});
+    if (checks == per_flow_checks::picks_valid) {
+      REQUIRE(b != no_dest);
+      REQUIRE(a != no_dest);
+    }
+    if (b == removed) {
+      ++out.on_removed;
+      if (checks == per_flow_checks::picks_valid)
+        CHECK(rest[a].endpoint != dests[removed].endpoint);
+    } else if (dests[b].endpoint != rest[a].endpoint) {
+      ++out.moved;
+    }
+  }
+  return out;
+}
+
+/// The scheduler contract's no-server cases (scheduler.hpp) for a table-building policy: an
+/// empty list answers no_dest; then, built for `servers` (several, all usable), all overloaded
+/// and all quiesced answer no_dest and a list cut to 2 answers a position inside it, never a
+/// crash. `more_subcases(sched, servers)` runs between the SUBCASEs for the policy's own cases;
+/// `servers` is left as the subcase that ran made it, for checks after the call.
+template <class Scheduler, class MoreSubcases>
+void check_no_dest_without_usable_servers(Scheduler& sched, std::vector<real_server>& servers,
+                                          MoreSubcases&& more_subcases) {
+  std::vector<real_server> none;
+  REQUIRE(sched.rebuild(none, {}) == build_error::ok);
+  CHECK(sched.pick(none, {nth_client(1)}) == no_dest);
+  REQUIRE(sched.rebuild(servers, {}) == build_error::ok);
+  SUBCASE("all overloaded") {
+    for (auto& r : servers) r.overloaded = true;
+    for (std::uint32_t k = 0; k < 100; ++k) CHECK(sched.pick(servers, {nth_client(k)}) == no_dest);
+  }
+  SUBCASE("all quiesced") {
+    for (auto& r : servers) edit_weight(r, 0);
+    REQUIRE(sched.rebuild(servers, {dest_change::kind::edited, 0}) == build_error::ok);
+    for (std::uint32_t k = 0; k < 100; ++k) CHECK(sched.pick(servers, {nth_client(k)}) == no_dest);
+  }
+  more_subcases(sched, servers);
+  SUBCASE("list shorter than the one the policy was built for") {
+    servers.resize(2);
+    for (std::uint32_t k = 0; k < 100; ++k) CHECK(sched.pick(servers, {nth_client(k)}) < 2);
+  }
 }
 
 }  // namespace l4lb::sched::fixtures

@@ -1,6 +1,8 @@
 // IPVS's hash functions (hash_32, hsiphash, address folding) and the dh and sh schedulers.
 // Expected values come from the kernel's rules, worked in the comments next to them; products
-// like v * 0x61C88647 were evaluated with a calculator (or tests/sched/ipvs_hash_oracle.py).
+// like v * 0x61C88647 and every address-dependent pick are printed by the independent model
+// tests/sched/ipvs_hash_oracle.py. Addresses: clients 198.18.0.x (main client 198.18.0.85),
+// VIPs 198.19.0.x, real servers 198.18.1.x; IPv6 fd00::/8.
 #include <array>
 #include <cstdint>
 #include <vector>
@@ -22,13 +24,14 @@ TEST_SUITE("sched") {
 // hash_32, hsiphash, fold
 
 TEST_CASE("ipvs hash_32: top bits of v * 0x61C88647 mod 2^32") {
-  // 0xC6120001 (198.18.0.1) * 0x61C88647 = ...0xBCC68647 (low 32 bits); top 8 bits 0xBC = 188.
-  CHECK(ipvs::hash_32(0xC6120001u, 8) == 188u);
-  // 0xC6120002 * 0x61C88647 -> 0x1E8F0C8E: top 8 bits 0x1E = 30.
-  CHECK(ipvs::hash_32(0xC6120002u, 8) == 30u);
-  // 0xC0A80001 (192.168.0.1) -> 0xC0608647: top 8 bits 0xC0 = 192; top 10 bits 0x301 = 769.
-  CHECK(ipvs::hash_32(0xC0A80001u, 8) == 192u);
-  CHECK(ipvs::hash_32(0xC0A80001u, 10) == 769u);
+  // 0xC6130002 (198.19.0.2) * 0x61C88647 = ...0xA4D60C8E (low 32 bits); top 8 bits 0xA4 = 164.
+  CHECK(ipvs::hash_32(0xC6130002u, 8) == 164u);
+  // 0xC6130003 (198.19.0.3) * 0x61C88647 -> 0x069E92D5: top 8 bits 0x06 = 6.
+  CHECK(ipvs::hash_32(0xC6130003u, 8) == 6u);
+  // 0xC6120055 (198.18.0.85) -> 0xD2929593: top 8 bits 0xD2 = 210; top 10 bits
+  // 0xD2929593 >> 22 = 0b11'0100'1010 = 0x34A = 842.
+  CHECK(ipvs::hash_32(0xC6120055u, 8) == 210u);
+  CHECK(ipvs::hash_32(0xC6120055u, 10) == 842u);
   // 1 * 0x61C88647: 32 bits give the multiplier itself; 0 hashes to 0.
   CHECK(ipvs::hash_32(1u, 32) == 0x61C88647u);
   CHECK(ipvs::hash_32(0u, 8) == 0u);
@@ -64,10 +67,10 @@ TEST_CASE("ipvs hsiphash: the kernel's 64-bit self-test vectors") {
 
 TEST_CASE("ipvs fold_address: IPv4 in host order, IPv6 as the XOR of its 32-bit words") {
   CHECK(ipvs::fold_address(addr("198.18.0.1")) == 0xC6120001u);
-  // 2001:db8::1 = words 0x20010db8, 0, 0, 0x00000001 -> 0x20010db9.
-  CHECK(ipvs::fold_address(addr("2001:db8::1")) == 0x20010db9u);
-  // Words that cancel: 1:2:3:4:1:2:3:4 -> w0 ^ w1 ^ w0 ^ w1 = 0.
-  CHECK(ipvs::fold_address(addr("1:2:3:4:1:2:3:4")) == 0u);
+  // fd00::1 = words 0xfd000000, 0, 0, 0x00000001 -> 0xfd000001.
+  CHECK(ipvs::fold_address(addr("fd00::1")) == 0xfd000001u);
+  // Words that cancel: fd00:1:2:3:fd00:1:2:3 -> w0 ^ w1 ^ w0 ^ w1 = 0.
+  CHECK(ipvs::fold_address(addr("fd00:1:2:3:fd00:1:2:3")) == 0u);
 }
 
 TEST_CASE("ipvs hash_flags: SCHED1 is fallback, SCHED2 is port") {
@@ -79,15 +82,15 @@ TEST_CASE("ipvs hash_flags: SCHED1 is fallback, SCHED2 is port") {
 }
 
 TEST_CASE("ipvs client_key_of: source side, or destination side when inverse; ports only for TCP/UDP/SCTP") {
-  const auto f = tcp("192.168.0.1:12345", "10.0.0.100:80");
-  CHECK(ipvs::client_key_of(f, false, false).folded_address == 0xC0A80001u);
+  const auto f = tcp("198.18.0.85:12345", "198.19.0.100:80");
+  CHECK(ipvs::client_key_of(f, false, false).folded_address == 0xC6120055u);  // 198.18.0.85
   CHECK(ipvs::client_key_of(f, false, false).port == 0);
   CHECK(ipvs::client_key_of(f, false, true).port == 12345);
-  CHECK(ipvs::client_key_of(f, true, true).folded_address == 0x0A000064u);
+  CHECK(ipvs::client_key_of(f, true, true).folded_address == 0xC6130064u);  // 198.19.0.100
   CHECK(ipvs::client_key_of(f, true, true).port == 80);
-  const auto icmp = flow(wire::ip_proto::icmp, "192.168.0.1:7", "10.0.0.100:9");
+  const auto icmp = flow(wire::ip_proto::icmp, "198.18.0.85:7", "198.19.0.100:9");
   CHECK(ipvs::client_key_of(icmp, false, true).port == 0);
-  const auto sctp = flow(wire::ip_proto::sctp, "192.168.0.1:7", "10.0.0.100:9");
+  const auto sctp = flow(wire::ip_proto::sctp, "198.18.0.85:7", "198.19.0.100:9");
   CHECK(ipvs::client_key_of(sctp, false, true).port == 7);
 }
 
@@ -97,8 +100,8 @@ TEST_CASE("ipvs client_key_of: source side, or destination side when inverse; po
 // Servers added A, B, C: IPVS's list is C, B, A (positions 0, 1, 2). dh's bucket i holds the
 // server at position i mod 3 (weight ignored).
 std::vector<real_server> dh_list() {
-  return ipvs_list_after_adding({server("10.0.0.1:80", 1, 1), server("10.0.0.2:80", 5, 2),
-                                 server("10.0.0.3:80", 2, 3)});
+  return ipvs_list_after_adding({server("198.18.1.1:80", 1, 1), server("198.18.1.2:80", 5, 2),
+                                 server("198.18.1.3:80", 2, 3)});
 }
 
 TEST_CASE("dh: bucket i holds list position i mod n, whatever the weights") {
@@ -113,40 +116,41 @@ TEST_CASE("dh: picks bucket hash_32(daddr, 8), the client does not matter") {
   destination_hashing dh;
   const auto d = dh_list();
   (void)dh.rebuild(d, {dest_change::kind::init});
-  // 198.18.0.1 -> bucket 188 (see hash_32 above); 188 mod 3 = 2 -> position 2 = 10.0.0.1 (A).
-  CHECK(dh.pick(d, {tcp("192.168.0.1:1000", "198.18.0.1:80")}) == 2);
-  CHECK(dh.pick(d, {tcp("192.168.7.9:2000", "198.18.0.1:443")}) == 2);
-  // 198.18.0.2 -> bucket 30; 30 mod 3 = 0 -> position 0 = 10.0.0.3 (C, the last added).
-  CHECK(dh.pick(d, {tcp("192.168.0.1:1000", "198.18.0.2:80")}) == 0);
-  // IPv6 destination 2001:db8::1 folds to 0x20010db9 -> 0x3F01A44F -> bucket 63; 63 mod 3 = 0.
-  const wire::flow_key v6{wire::ip_proto::tcp, ep("[2001:db8::99]:1000"), ep("[2001:db8::1]:80")};
-  CHECK(dh.pick(d, {v6}) == 0);
+  // VIP 198.19.0.2 -> bucket 164 (see hash_32 above); 164 mod 3 = 2 -> position 2 = 198.18.1.1 (A).
+  CHECK(dh.pick(d, {tcp("198.18.0.85:1000", "198.19.0.2:80")}) == 2);
+  CHECK(dh.pick(d, {tcp("198.18.7.9:2000", "198.19.0.2:443")}) == 2);
+  // VIP 198.19.0.3 -> bucket 6; 6 mod 3 = 0 -> position 0 = 198.18.1.3 (C, the last added).
+  CHECK(dh.pick(d, {tcp("198.18.0.85:1000", "198.19.0.3:80")}) == 0);
+  // IPv6 destination fd00::1 folds to 0xfd000001 (see fold_address) -> * 0x61C88647 = 0x8CC88647
+  // -> bucket 0x8C = 140; 140 mod 3 = 2 -> position 2.
+  const wire::flow_key v6{wire::ip_proto::tcp, ep("[fd00::99]:1000"), ep("[fd00::1]:80")};
+  CHECK(dh.pick(d, {v6}) == 2);
 }
 
 TEST_CASE("dh: add and delete rebuild; an edit does not (IPVS has no upd_dest hook for dh)") {
   destination_hashing dh;
   auto d = dh_list();
   (void)dh.rebuild(d, {dest_change::kind::init});
-  // Add D: list D, C, B, A; bucket 188 mod 4 = 0 -> D; bucket 30 mod 4 = 2 -> B.
-  d.insert(d.begin(), server("10.0.0.4:80", 1, 4));
+  // Add D: list D, C, B, A; bucket 164 mod 4 = 0 -> D; bucket 6 mod 4 = 2 -> B.
+  d.insert(d.begin(), server("198.18.1.4:80", 1, 4));
   (void)dh.rebuild(d, {dest_change::kind::added, 0});
-  CHECK(dh.pick(d, {tcp("192.168.0.1:1", "198.18.0.1:80")}) == 0);
-  CHECK(dh.pick(d, {tcp("192.168.0.1:1", "198.18.0.2:80")}) == 2);
-  // Edit B's weight: the table stays; bucket 30 still maps to position 2.
+  CHECK(dh.pick(d, {tcp("198.18.0.85:1", "198.19.0.2:80")}) == 0);
+  CHECK(dh.pick(d, {tcp("198.18.0.85:1", "198.19.0.3:80")}) == 2);
+  // Edit B's weight: the table stays; bucket 6 still maps to position 2.
   edit_weight(d[2], 9);
   (void)dh.rebuild(d, {dest_change::kind::edited, 2});
-  CHECK(dh.pick(d, {tcp("192.168.0.1:1", "198.18.0.2:80")}) == 2);
+  CHECK(dh.pick(d, {tcp("198.18.0.85:1", "198.19.0.3:80")}) == 2);
   // Delete D (position 0): back to C, B, A and i mod 3.
   d.erase(d.begin());
   (void)dh.rebuild(d, {dest_change::kind::removed, 0});
-  CHECK(dh.pick(d, {tcp("192.168.0.1:1", "198.18.0.1:80")}) == 2);
+  CHECK(dh.pick(d, {tcp("198.18.0.85:1", "198.19.0.2:80")}) == 2);
 }
 
 TEST_CASE("dh: a quiesced, overloaded or unavailable bucket server means no destination") {
   destination_hashing dh;
   auto d = dh_list();
   (void)dh.rebuild(d, {dest_change::kind::init});
-  const auto f = tcp("192.168.0.1:1000", "198.18.0.1:80");  // -> position 2
+  const auto f = tcp("198.18.0.85:1000", "198.19.0.2:80");  // bucket 164 -> position 2
   SUBCASE("weight 0") {
     edit_weight(d[2], 0);
     (void)dh.rebuild(d, {dest_change::kind::edited, 2});
@@ -160,23 +164,23 @@ TEST_CASE("dh: a quiesced, overloaded or unavailable bucket server means no dest
     d[2].available = false;
     CHECK(dh.pick(d, {f}) == no_dest);
   }
-  // Other destinations are unaffected: 198.18.0.2 -> position 0.
-  CHECK(dh.pick(d, {tcp("192.168.0.1:1000", "198.18.0.2:80")}) == 0);
+  // Other destinations are unaffected: 198.19.0.3 -> position 0.
+  CHECK(dh.pick(d, {tcp("198.18.0.85:1000", "198.19.0.3:80")}) == 0);
 }
 
 TEST_CASE("dh: empty service, list changed without rebuild, bad table size") {
   destination_hashing dh;
   std::vector<real_server> none;
   (void)dh.rebuild(none, {dest_change::kind::init});
-  CHECK(dh.pick(none, {tcp("192.168.0.1:1", "198.18.0.1:80")}) == no_dest);
+  CHECK(dh.pick(none, {tcp("198.18.0.85:1", "198.19.0.2:80")}) == no_dest);
   // Table built for 3 servers, then handed 2: never reads past the span.
   auto d = dh_list();
   (void)dh.rebuild(d, {dest_change::kind::init});
   d.pop_back();
-  CHECK(dh.pick(d, {tcp("192.168.0.1:1", "198.18.0.1:80")}) == no_dest);  // bucket -> position 2
+  CHECK(dh.pick(d, {tcp("198.18.0.85:1", "198.19.0.2:80")}) == no_dest);  // bucket -> position 2
   destination_hashing bad(0);
   CHECK(bad.rebuild(d, {}) == build_error::bad_option);
-  CHECK(bad.pick(d, {tcp("192.168.0.1:1", "198.18.0.1:80")}) == no_dest);
+  CHECK(bad.pick(d, {tcp("198.18.0.85:1", "198.19.0.2:80")}) == no_dest);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -185,7 +189,8 @@ TEST_CASE("dh: empty service, list changed without rebuild, bad table size") {
 // List order A(4), B(3), C(2): each round gives AAAABBBCC (9 buckets), so bucket b belongs to
 // A when b mod 9 is 0..3, B for 4..6, C for 7..8. 256 = 28 * 9 + 4: A 116, B 84, C 56.
 std::vector<real_server> sh_list() {
-  return {server("10.0.0.1:80", 4, 1), server("10.0.0.2:80", 3, 2), server("10.0.0.3:80", 2, 3)};
+  return {server("198.18.1.1:80", 4, 1), server("198.18.1.2:80", 3, 2),
+          server("198.18.1.3:80", 2, 3)};
 }
 
 TEST_CASE("sh: each server takes `weight` consecutive buckets per round") {
@@ -216,57 +221,61 @@ TEST_CASE("sh: the client address picks the bucket; sh-port adds the port") {
   const auto d = sh_list();
   source_hashing plain;
   (void)plain.rebuild(d, {});
-  // 192.168.0.1 -> bucket 192; 192 mod 9 = 3 -> A.
-  CHECK(plain.pick(d, {tcp("192.168.0.1:12345", "10.0.0.100:80")}) == 0);
-  // 198.18.0.1 -> bucket 188; 188 mod 9 = 8 -> C. Destination and ports do not matter.
-  CHECK(plain.pick(d, {tcp("198.18.0.1:1", "10.0.0.100:80")}) == 2);
-  CHECK(plain.pick(d, {tcp("198.18.0.1:2", "10.9.9.9:443")}) == 2);
+  // 198.18.0.85 -> bucket 210 (see hash_32 above); 210 mod 9 = 3 -> A.
+  CHECK(plain.pick(d, {tcp("198.18.0.85:12345", "198.19.0.100:80")}) == 0);
+  // 198.18.0.1 = 0xC6120001: * 0x61C88647 = 0xBCC68647 -> bucket 0xBC = 188; 188 mod 9 = 8 -> C.
+  // Destination and ports do not matter.
+  CHECK(plain.pick(d, {tcp("198.18.0.1:1", "198.19.0.100:80")}) == 2);
+  CHECK(plain.pick(d, {tcp("198.18.0.1:2", "198.19.9.9:443")}) == 2);
 
   source_hashing with_port({.fallback = false, .port = true});
   (void)with_port.rebuild(d, {});
-  // 0xC0A80001 + 12345 = 0xC0A8303A -> 0x1F33BC16 -> bucket 31; 31 mod 9 = 4 -> B.
-  CHECK(with_port.pick(d, {tcp("192.168.0.1:12345", "10.0.0.100:80")}) == 1);
-  // ICMP has no ports: port 0 -> bucket 192 -> A.
-  CHECK(with_port.pick(d, {flow(wire::ip_proto::icmp, "192.168.0.1:12345", "10.0.0.100:80")}) == 0);
+  // 0xC6120055 + 12345 (0x3039) = 0xC612308E -> * 0x61C88647 = 0x3165CB62 -> bucket 0x31 = 49;
+  // 49 mod 9 = 4 -> B.
+  CHECK(with_port.pick(d, {tcp("198.18.0.85:12345", "198.19.0.100:80")}) == 1);
+  // ICMP has no ports: port 0 -> bucket 210 -> A.
+  const auto icmp = flow(wire::ip_proto::icmp, "198.18.0.85:12345", "198.19.0.100:80");
+  CHECK(with_port.pick(d, {icmp}) == 0);
   // Inverse (ICMP-quoted) header: the quote's destination and destination port are hashed.
-  CHECK(with_port.pick(d, {tcp("10.0.0.100:80", "192.168.0.1:12345"), 0, true}) == 1);
+  CHECK(with_port.pick(d, {tcp("198.19.0.100:80", "198.18.0.85:12345"), 0, true}) == 1);
 }
 
 TEST_CASE("sh: quiesced or overloaded bucket server without sh-fallback -> no destination") {
   auto d = sh_list();
   source_hashing sh;
-  const auto f = tcp("192.168.0.1:12345", "10.0.0.100:80");  // bucket 192 -> A
+  const auto f = tcp("198.18.0.85:12345", "198.19.0.100:80");  // bucket 210 -> A
   d[0].overloaded = true;
   (void)sh.rebuild(d, {});
   CHECK(sh.pick(d, {f}) == no_dest);
   // Other clients keep their server: 198.18.0.1 -> C.
-  CHECK(sh.pick(d, {tcp("198.18.0.1:1", "10.0.0.100:80")}) == 2);
+  CHECK(sh.pick(d, {tcp("198.18.0.1:1", "198.19.0.100:80")}) == 2);
 }
 
 TEST_CASE("sh-fallback: buckets (2 * key + o) mod 256 are tried in turn") {
   auto d = sh_list();
   source_hashing sh({.fallback = true, .port = false});
-  const auto f = tcp("192.168.0.1:12345", "10.0.0.100:80");  // key = 192
+  const auto f = tcp("198.18.0.85:12345", "198.19.0.100:80");  // key = 210
   SUBCASE("overloaded A: table unchanged") {
     d[0].overloaded = true;
     (void)sh.rebuild(d, {});
-    // o = 0: bucket (192 + 192) mod 256 = 128, 128 mod 9 = 2 -> A (overloaded);
-    // o = 1: 129 mod 9 = 3 -> A; o = 2: 130 mod 9 = 4 -> B.
+    // o = 0: bucket (210 + 210) mod 256 = 164, 164 mod 9 = 2 -> A (overloaded);
+    // o = 1: 165 mod 9 = 3 -> A; o = 2: 166 mod 9 = 4 -> B.
     CHECK(sh.pick(d, {f}) == 1);
   }
   SUBCASE("quiesced A: table rebuilt as A BBB CC") {
     edit_weight(d[0], 0);
     (void)sh.rebuild(d, {dest_change::kind::edited, 0});
-    // Bucket 192: 192 mod 6 = 0 -> A (weight 0). o = 0: bucket 128, 128 mod 6 = 2 -> B.
+    // Bucket 210: 210 mod 6 = 0 -> A (weight 0). o = 0: bucket 164, 164 mod 6 = 2 -> B.
     CHECK(sh.pick(d, {f}) == 1);
   }
   SUBCASE("overloaded C, sh-port: the probes start at 2 * key, not at key") {
     source_hashing with_port({.fallback = true, .port = true});
     d[2].overloaded = true;
     (void)with_port.rebuild(d, {});
-    // 0xC0A80001 + 80 = 0xC0A80051 -> 0x4F0A7C77 -> key 79; 79 mod 9 = 7 -> C (overloaded).
-    // o = 0: bucket (79 + 79) mod 256 = 158, 158 mod 9 = 5 -> B.
-    CHECK(with_port.pick(d, {tcp("192.168.0.1:80", "10.0.0.100:80")}) == 1);
+    // 0xC6120055 + 80 = 0xC61200A5 -> 0x613C8BC3 -> key 0x61 = 97; 97 mod 9 = 7 -> C (overloaded).
+    // o = 0: bucket (97 + 97) mod 256 = 194, 194 mod 9 = 5 -> B. (Probes from the key would go
+    // 97 C, 98 C, 99 mod 9 = 0 -> A.)
+    CHECK(with_port.pick(d, {tcp("198.18.0.85:80", "198.19.0.100:80")}) == 1);
   }
   SUBCASE("everything overloaded: the search ends with no destination") {
     for (auto& r : d) r.overloaded = true;
@@ -279,26 +288,26 @@ TEST_CASE("sh: same answer before and after an unrelated change only where IPVS 
   auto d = sh_list();
   source_hashing sh;
   (void)sh.rebuild(d, {});
-  const auto f = tcp("192.168.0.1:12345", "10.0.0.100:80");  // bucket 192 -> A
+  const auto f = tcp("198.18.0.85:12345", "198.19.0.100:80");  // bucket 210 -> A
   // Thresholds or overload of another server: the table is not touched.
   d[2].upper_threshold = 10;
   (void)sh.rebuild(d, {dest_change::kind::edited, 2});
   d[1].overloaded = true;
   CHECK(sh.pick(d, {f}) == 0);
-  // A weight change of C rebuilds: rounds AAAABBBC (8): 192 mod 8 = 0 -> still A, but
+  // A weight change of C rebuilds: rounds AAAABBBC (8): 210 mod 8 = 2 -> still A, but
   // 198.18.0.1 (bucket 188: 188 mod 8 = 4 -> B) moved away from C (188 mod 9 = 8 -> C before).
   edit_weight(d[2], 1);
   (void)sh.rebuild(d, {dest_change::kind::edited, 2});
   CHECK(sh.pick(d, {f}) == 0);
   d[1].overloaded = false;
-  CHECK(sh.pick(d, {tcp("198.18.0.1:1", "10.0.0.100:80")}) == 1);
+  CHECK(sh.pick(d, {tcp("198.18.0.1:1", "198.19.0.100:80")}) == 1);
 }
 
 TEST_CASE("sh: empty service, bad table size, smaller tables") {
   source_hashing sh({.fallback = true, .port = true});
   std::vector<real_server> none;
   (void)sh.rebuild(none, {});
-  CHECK(sh.pick(none, {tcp("192.168.0.1:1", "10.0.0.100:80")}) == no_dest);
+  CHECK(sh.pick(none, {tcp("198.18.0.85:1", "198.19.0.100:80")}) == no_dest);
   source_hashing bad({}, 21);
   CHECK(bad.rebuild(none, {}) == build_error::bad_option);
   // 4 buckets (bits 2): AAAA for weights 4,3,2 -> every client goes to A.
@@ -306,7 +315,7 @@ TEST_CASE("sh: empty service, bad table size, smaller tables") {
   const auto d = sh_list();
   (void)small.rebuild(d, {});
   for (dest_id b : small.buckets()) CHECK(b == 0);
-  CHECK(small.pick(d, {tcp("198.18.0.1:1", "10.0.0.100:80")}) == 0);
+  CHECK(small.pick(d, {tcp("198.18.0.1:1", "198.19.0.100:80")}) == 0);
 }
 
 }  // TEST_SUITE

@@ -24,7 +24,7 @@ struct rng32 {
 inline real_server make_server(std::uint32_t handle, std::uint32_t weight,
                                std::uint32_t active = 0, std::uint32_t inactive = 0) {
   real_server r;
-  r.endpoint = wire::endpoint{wire::ipv4_address::from_u32(0x0a000000u + handle), 80};
+  r.endpoint = wire::endpoint{wire::ipv4_address::from_u32(0xc6120100u + handle), 80};
   r.handle = handle;
   r.weight = weight;
   r.last_weight = weight;

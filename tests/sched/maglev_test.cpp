@@ -1,6 +1,9 @@
-// IPVS mh (maglev.hpp). Expected values: the derived vectors of shared/ipvs-notes.md (mh section),
-// the kernel's rules worked in the comments, and for whole-table facts the independent model in
-// tests/sched/ipvs_hash_oracle.py (written from ip_vs_mh.c, checked there against the notes).
+// IPVS mh (maglev.hpp). Expected values: the kernel's rules worked in the comments, and for hash
+// values and whole-table facts the independent model in tests/sched/ipvs_hash_oracle.py (written
+// from ip_vs_mh.c; it checks itself against the derived vectors of shared/ipvs-notes.md, mh
+// section, and the kernel's hsiphash self-test before printing the values used here).
+// Addresses: clients 198.18.0.x (main client 198.18.0.85), VIPs 198.19.0.x, real servers
+// 198.18.1.x (198.18.2.x for long lists); IPv6 fd00::/8.
 #include <array>
 #include <cstdint>
 #include <map>
@@ -17,9 +20,10 @@ using namespace l4lb::sched::fixtures;
 
 namespace {
 
-// The notes' setup: list order 10.0.0.1 (w4), 10.0.0.2 (w3), 10.0.0.3 (w2).
+// The notes' setup on our addresses: list order 198.18.1.1 (w4), 198.18.1.2 (w3), 198.18.1.3 (w2).
 std::vector<real_server> list_432() {
-  return {server("10.0.0.1:80", 4, 1), server("10.0.0.2:80", 3, 2), server("10.0.0.3:80", 2, 3)};
+  return {server("198.18.1.1:80", 4, 1), server("198.18.1.2:80", 3, 2),
+          server("198.18.1.3:80", 2, 3)};
 }
 
 std::array<int, 3> shares(const maglev_hashing& mh) {
@@ -35,27 +39,29 @@ std::array<int, 3> shares(const maglev_hashing& mh) {
 
 TEST_SUITE("sched") {
 
-TEST_CASE("mh: hash and permutation vectors (ipvs-notes, mh section)") {
-  // v = 0 + 80 + 0x0a000001 = 0x0a000051; H1 = 0x439c0cbe, H2 = 0x97b3dc47.
-  CHECK(maglev_hashing::hash(maglev_hashing::key1, 0x0a000001u, 80, 0) == 0x439c0cbeu);
-  CHECK(maglev_hashing::hash(maglev_hashing::key2, 0x0a000001u, 80, 0) == 0x97b3dc47u);
-  // offset = 0x439c0cbe mod 4093 = 3167, skip = 0x97b3dc47 mod 4092 + 1 = 700.
-  auto p = maglev_hashing::permutation_of(ep("10.0.0.1:80"), 4093);
-  CHECK(p.offset == 3167);
-  CHECK(p.skip == 700);
-  p = maglev_hashing::permutation_of(ep("10.0.0.2:80"), 4093);
-  CHECK(p.offset == 1231);
-  CHECK(p.skip == 3544);
-  p = maglev_hashing::permutation_of(ep("10.0.0.3:80"), 4093);
-  CHECK(p.offset == 1631);
-  CHECK(p.skip == 3453);
-  // Same hashes, table 251: 0x439c0cbe mod 251 = 226, 0x97b3dc47 mod 250 + 1 = 202.
-  p = maglev_hashing::permutation_of(ep("10.0.0.1:80"), 251);
-  CHECK(p.offset == 226);
-  CHECK(p.skip == 202);
-  // Client 192.168.0.1, port 0: H1 = 0x8334668e, slot 0x8334668e mod 4093 = 1278.
-  CHECK(maglev_hashing::hash(maglev_hashing::key1, 0xC0A80001u, 0, 0) == 0x8334668eu);
-  CHECK(maglev_hashing::hash(maglev_hashing::key1, 0xC0A80001u, 0, 0) % 4093 == 1278);
+TEST_CASE("mh: hash and permutation vectors (reference model, checked against ipvs-notes)") {
+  // 198.18.1.1:80: v = 0 + 80 + 0xC6120101 = 0xC6120151; H1 = 0x25fb90ae, H2 = 0xe40affd4.
+  CHECK(maglev_hashing::hash(maglev_hashing::key1, 0xC6120101u, 80, 0) == 0x25fb90aeu);
+  CHECK(maglev_hashing::hash(maglev_hashing::key2, 0xC6120101u, 80, 0) == 0xe40affd4u);
+  // offset = 0x25fb90ae mod 4093 = 303, skip = 0xe40affd4 mod 4092 + 1 = 217.
+  auto p = maglev_hashing::permutation_of(ep("198.18.1.1:80"), 4093);
+  CHECK(p.offset == 303);
+  CHECK(p.skip == 217);
+  // 198.18.1.2:80: H1 = 0x830491c6, H2 = 0x439d3bed.
+  p = maglev_hashing::permutation_of(ep("198.18.1.2:80"), 4093);
+  CHECK(p.offset == 1852);
+  CHECK(p.skip == 1910);
+  // 198.18.1.3:80: H1 = 0xdf4884d4, H2 = 0x06ef5bea.
+  p = maglev_hashing::permutation_of(ep("198.18.1.3:80"), 4093);
+  CHECK(p.offset == 2630);
+  CHECK(p.skip == 2095);
+  // Same hashes, table 251: 0x25fb90ae mod 251 = 248, 0xe40affd4 mod 250 + 1 = 101.
+  p = maglev_hashing::permutation_of(ep("198.18.1.1:80"), 251);
+  CHECK(p.offset == 248);
+  CHECK(p.skip == 101);
+  // Client 198.18.0.85, port 0: H1 = 0xb7e3acad, slot 0xb7e3acad mod 4093 = 3539.
+  CHECK(maglev_hashing::hash(maglev_hashing::key1, 0xC6120055u, 0, 0) == 0xb7e3acadu);
+  CHECK(maglev_hashing::hash(maglev_hashing::key1, 0xC6120055u, 0, 0) % 4093 == 3539);
 }
 
 TEST_CASE("mh: table size follows CONFIG_IP_VS_MH_TAB_INDEX") {
@@ -66,17 +72,18 @@ TEST_CASE("mh: table size follows CONFIG_IP_VS_MH_TAB_INDEX") {
   maglev_hashing too_small({}, 7), too_big({}, 18);
   CHECK(too_small.rebuild(d, {}) == build_error::bad_table_size);
   CHECK(too_big.rebuild(d, {}) == build_error::bad_table_size);
-  CHECK(too_small.pick(d, {tcp("192.168.0.1:1", "10.0.0.100:80")}) == no_dest);
+  CHECK(too_small.pick(d, {tcp("198.18.0.85:1", "198.19.0.100:80")}) == no_dest);
 }
 
 TEST_CASE("mh: weights 4,3,2 give 1820/1365/908 slots, and list order matters") {
   maglev_hashing mh;
   auto d = list_432();
   CHECK(mh.rebuild(d, {dest_change::kind::init}) == build_error::ok);
-  // ipvs-notes: "With weights 4,3,2 the table shares are 1820/1365/908" (4093 slots, turns
-  // 4, 3, 2 in a row per pass). The first 16 slots per the reference model:
+  // 4093 slots, turns 4, 3, 2 in a row per pass: the reference model gives 1820/1365/908 for
+  // these servers, the shares ipvs-notes states for its own three. The first 16 slots per the
+  // reference model:
   CHECK(shares(mh) == std::array<int, 3>{1820, 1365, 908});
-  const std::array<dest_id, 16> first16{0, 0, 1, 1, 0, 0, 1, 2, 2, 0, 0, 1, 1, 0, 0, 2};
+  const std::array<dest_id, 16> first16{0, 2, 0, 2, 0, 0, 0, 0, 0, 0, 1, 0, 0, 2, 0, 2};
   for (std::size_t i = 0; i < first16.size(); ++i) CHECK(mh.slots()[i] == first16[i]);
   // The same servers added the other way round (list .3, .2, .1): the reference model gives
   // 910/1365/1818 (positions now mean .3, .2, .1): the kernel's table depends on list order.
@@ -87,27 +94,27 @@ TEST_CASE("mh: weights 4,3,2 give 1820/1365/908 slots, and list order matters") 
 
 TEST_CASE("mh: equal weights and a single server") {
   maglev_hashing mh;
-  std::vector<real_server> d = {server("10.0.0.1:80", 1, 1), server("10.0.0.2:80", 1, 2),
-                                server("10.0.0.3:80", 1, 3)};
+  std::vector<real_server> d = {server("198.18.1.1:80", 1, 1), server("198.18.1.2:80", 1, 2),
+                                server("198.18.1.3:80", 1, 3)};
   (void)mh.rebuild(d, {});
   // One slot each per pass: 4093 = 3 * 1364 + 1, the first server gets the extra slot.
   CHECK(shares(mh) == std::array<int, 3>{1365, 1364, 1364});
   // Weight 7 alone: gcd 7, turns 1; every slot is the one server.
-  std::vector<real_server> one = {server("10.0.0.9:80", 7, 9)};
+  std::vector<real_server> one = {server("198.18.1.9:80", 7, 9)};
   (void)mh.rebuild(one, {});
   for (dest_id s : mh.slots()) CHECK(s == 0);
-  CHECK(mh.pick(one, {tcp("192.168.0.1:1", "10.0.0.100:80")}) == 0);
+  CHECK(mh.pick(one, {tcp("198.18.0.85:1", "198.19.0.100:80")}) == 0);
 }
 
 TEST_CASE("mh: the first claims are each server's offset (table 251)") {
   maglev_hashing mh({}, 8);
-  std::vector<real_server> d = {server("10.0.0.1:80", 1, 1), server("10.0.0.2:80", 1, 2)};
+  std::vector<real_server> d = {server("198.18.1.1:80", 1, 1), server("198.18.1.2:80", 1, 2)};
   (void)mh.rebuild(d, {});
-  // Pass 1: 10.0.0.1 takes its offset 226, 10.0.0.2 its offset 0xa1cf683b mod 251 = 26.
-  CHECK(mh.slots()[226] == 0);
-  CHECK(mh.slots()[26] == 1);
-  // Pass 2: 10.0.0.1 continues at (226 + 202) mod 251 = 177 (free) -> slot 177.
-  CHECK(mh.slots()[177] == 0);
+  // Pass 1: 198.18.1.1 takes its offset 248, 198.18.1.2 its offset 0x830491c6 mod 251 = 79.
+  CHECK(mh.slots()[248] == 0);
+  CHECK(mh.slots()[79] == 1);
+  // Pass 2: 198.18.1.1 continues at (248 + 101) mod 251 = 98 (free) -> slot 98.
+  CHECK(mh.slots()[98] == 0);
   // 251 slots alternate between two servers: 126 and 125.
   int first = 0;
   for (dest_id s : mh.slots()) first += s == 0;
@@ -116,7 +123,7 @@ TEST_CASE("mh: the first claims are each server's offset (table 251)") {
 
 TEST_CASE("mh: big weight ratios are shifted to fit 6 bits (rshift)") {
   maglev_hashing mh;
-  std::vector<real_server> d = {server("10.0.0.1:80", 1000, 1), server("10.0.0.2:80", 1, 2)};
+  std::vector<real_server> d = {server("198.18.1.1:80", 1000, 1), server("198.18.1.2:80", 1, 2)};
   (void)mh.rebuild(d, {});
   // gcd 1, max 1000: fls(1000) = 10, rshift = 10 - 6 = 4; turns 1000 >> 4 = 62 and max(1 >> 4, 1)
   // = 1: 62 slots to 1 per pass, 4093 = 63 * 64 + 61 -> 64 passes: 3968 + 61 = 4029 and 64.
@@ -129,31 +136,33 @@ TEST_CASE("mh: picks the slot of the client address; mh-port adds the source por
   auto d = list_432();
   maglev_hashing mh;
   (void)mh.rebuild(d, {});
-  // Slot 1278 (see the vectors) belongs to position 0 (10.0.0.1) per the reference model.
-  CHECK(mh.slots()[1278] == 0);
-  CHECK(mh.pick(d, {tcp("192.168.0.1:12345", "10.0.0.100:80")}) == 0);
-  CHECK(mh.pick(d, {tcp("192.168.0.1:999", "10.0.0.200:443")}) == 0);  // port, VIP ignored
+  // Slot 3539 (see the vectors) belongs to position 0 (198.18.1.1) per the reference model.
+  CHECK(mh.slots()[3539] == 0);
+  CHECK(mh.pick(d, {tcp("198.18.0.85:12345", "198.19.0.100:80")}) == 0);
+  CHECK(mh.pick(d, {tcp("198.18.0.85:999", "198.19.0.200:443")}) == 0);  // port, VIP ignored
   maglev_hashing port({.fallback = false, .port = true});
   (void)port.rebuild(d, {});
-  // v = 12345 + 0xC0A80001; reference model: slot 305, held by position 1 (10.0.0.2).
-  CHECK(port.slots()[305] == 1);
-  CHECK(port.pick(d, {tcp("192.168.0.1:12345", "10.0.0.100:80")}) == 1);
+  // v = 12345 + 0xC6120055 = 0xC612308E; reference model: slot 1542, held by position 1
+  // (198.18.1.2).
+  CHECK(port.slots()[1542] == 1);
+  CHECK(port.pick(d, {tcp("198.18.0.85:12345", "198.19.0.100:80")}) == 1);
   // Inverse header: destination address and destination port are the key.
-  CHECK(port.pick(d, {tcp("10.0.0.100:80", "192.168.0.1:12345"), 0, true}) == 1);
-  // No ports for ICMP: slot 1278 again.
-  CHECK(port.pick(d, {flow(wire::ip_proto::icmp, "192.168.0.1:12345", "10.0.0.100:80")}) == 0);
+  CHECK(port.pick(d, {tcp("198.19.0.100:80", "198.18.0.85:12345"), 0, true}) == 1);
+  // No ports for ICMP: slot 3539 again.
+  CHECK(port.pick(d, {flow(wire::ip_proto::icmp, "198.18.0.85:12345", "198.19.0.100:80")}) == 0);
 }
 
 TEST_CASE("mh: IPv6 servers and clients fold to 32 bits") {
   maglev_hashing mh;
-  std::vector<real_server> d = {server("[2001:db8::1]:80", 1, 1)};
-  // fold(2001:db8::1) = 0x20010db9: the permutation is that of a v4 server 32.1.13.185:80.
-  const auto p6 = maglev_hashing::permutation_of(ep("[2001:db8::1]:80"), 4093);
-  const auto p4 = maglev_hashing::permutation_of(ep("32.1.13.185:80"), 4093);
+  std::vector<real_server> d = {server("[fd00::3b12:101]:80", 1, 1)};
+  // fold(fd00::3b12:101) = 0xfd000000 ^ 0 ^ 0 ^ 0x3b120101 = 0xC6120101: the permutation is that
+  // of the v4 server 198.18.1.1:80 (the address was chosen to fold there).
+  const auto p6 = maglev_hashing::permutation_of(ep("[fd00::3b12:101]:80"), 4093);
+  const auto p4 = maglev_hashing::permutation_of(ep("198.18.1.1:80"), 4093);
   CHECK(p6.offset == p4.offset);
   CHECK(p6.skip == p4.skip);
   (void)mh.rebuild(d, {});
-  const wire::flow_key f{wire::ip_proto::tcp, ep("[2001:db8::99]:1000"), ep("[2001:db8::100]:80")};
+  const wire::flow_key f{wire::ip_proto::tcp, ep("[fd00::99]:1000"), ep("[fd00::100]:80")};
   CHECK(mh.pick(d, {f}) == 0);
 }
 
@@ -167,13 +176,14 @@ TEST_CASE("mh: a quiesced server keeps its slots; only its clients change") {
   (void)plain.rebuild(d, {dest_change::kind::edited, 0});
   (void)fallback.rebuild(d, {dest_change::kind::edited, 0});
   CHECK(std::vector<dest_id>(plain.slots().begin(), plain.slots().end()) == before);
-  // Client 192.168.0.1 -> slot 1278 -> position 0, now quiesced: refused without mh-fallback.
-  const auto f = tcp("192.168.0.1:1", "10.0.0.100:80");
+  // Client 198.18.0.85 -> slot 3539 -> position 0, now quiesced: refused without mh-fallback.
+  const auto f = tcp("198.18.0.85:1", "198.19.0.100:80");
   CHECK(plain.pick(d, {f}) == no_dest);
-  // mh-fallback: r = 1278 + o; o = 0: H(key1, client, 0, 1278) mod 4093 = slot 2972 (reference
-  // model) -> position 1, usable.
-  CHECK(fallback.slots()[2972] == 1);
-  CHECK(fallback.pick(d, {f}) == 1);
+  // mh-fallback: r = 3539 + o (reference model): o = 0: H(key1, client, 0, 3539) mod 4093 =
+  // slot 1434 -> position 0, quiesced too, skipped; o = 1: H(key1, client, 0, 3540) mod 4093 =
+  // slot 3002 -> position 2, usable.
+  CHECK(fallback.slots()[3002] == 2);
+  CHECK(fallback.pick(d, {f}) == 2);
   // Over 100 000 client addresses: exactly the quiesced server's clients change.
   std::size_t changed = 0, on_quiesced = 0;
   for (std::uint32_t n = 0; n < 100000; ++n) {
@@ -190,7 +200,7 @@ TEST_CASE("mh: a quiesced server keeps its slots; only its clients change") {
     }
   }
   CHECK(changed == 0);
-  CHECK(on_quiesced > 40000);  // about 1820/4093 of the clients
+  CHECK(on_quiesced > 40000);  // about 1820/4093 of the clients; the reference model counts 44776
 }
 
 TEST_CASE("mh-fallback: slots H(key1, client, port, (o + first) mod M) mod M are tried in turn") {
@@ -232,23 +242,23 @@ TEST_CASE("mh: no destination for an empty service, all quiesced, all overloaded
   maglev_hashing mh({.fallback = true, .port = true});
   std::vector<real_server> none;
   CHECK(mh.rebuild(none, {}) == build_error::ok);
-  CHECK(mh.pick(none, {tcp("192.168.0.1:1", "10.0.0.100:80")}) == no_dest);
+  CHECK(mh.pick(none, {tcp("198.18.0.85:1", "198.19.0.100:80")}) == no_dest);
   auto d = list_432();
   SUBCASE("all quiesced (table kept from last_weight, every slot refused)") {
     for (auto& r : d) edit_weight(r, 0);
     (void)mh.rebuild(d, {dest_change::kind::edited, 0});
-    CHECK(mh.pick(d, {tcp("192.168.0.1:1", "10.0.0.100:80")}) == no_dest);
+    CHECK(mh.pick(d, {tcp("198.18.0.85:1", "198.19.0.100:80")}) == no_dest);
   }
   SUBCASE("all overloaded") {
     (void)mh.rebuild(d, {});
     for (auto& r : d) r.overloaded = true;
-    CHECK(mh.pick(d, {tcp("192.168.0.1:1", "10.0.0.100:80")}) == no_dest);
+    CHECK(mh.pick(d, {tcp("198.18.0.85:1", "198.19.0.100:80")}) == no_dest);
   }
   SUBCASE("added with weight 0: last_weight 0, no slots at all") {
-    std::vector<real_server> zero = {server("10.0.0.1:80", 0, 1)};
+    std::vector<real_server> zero = {server("198.18.1.1:80", 0, 1)};
     (void)mh.rebuild(zero, {});
     for (dest_id s : mh.slots()) CHECK(s == no_dest);
-    CHECK(mh.pick(zero, {tcp("192.168.0.1:1", "10.0.0.100:80")}) == no_dest);
+    CHECK(mh.pick(zero, {tcp("198.18.0.85:1", "198.19.0.100:80")}) == no_dest);
   }
 }
 
@@ -257,26 +267,28 @@ TEST_CASE("mh: more servers than slots is refused (the kernel's EINVAL)") {
   std::vector<real_server> d;
   for (std::uint32_t i = 0; i < 252; ++i) {
     real_server r;
-    r.endpoint = {wire::ipv4_address::from_u32(0x0A010000u + i), 80};
+    r.endpoint = {wire::ipv4_address::from_u32(0xC6120200u + i), 80};  // 198.18.2.0 + i
     r.handle = i;
     d.push_back(r);
   }
   CHECK(mh.rebuild(d, {}) == build_error::too_many_servers);
-  CHECK(mh.pick(d, {tcp("192.168.0.1:1", "10.0.0.100:80")}) == no_dest);
+  CHECK(mh.pick(d, {tcp("198.18.0.85:1", "198.19.0.100:80")}) == no_dest);
   d.pop_back();
   CHECK(mh.rebuild(d, {}) == build_error::ok);
-  CHECK(mh.pick(d, {tcp("192.168.0.1:1", "10.0.0.100:80")}) != no_dest);
+  CHECK(mh.pick(d, {tcp("198.18.0.85:1", "198.19.0.100:80")}) != no_dest);
 }
 
 TEST_CASE("mh: removing one of N servers moves about 1/N of the clients") {
   // Bound (Maglev, NSDI'16 section 3.4: near-minimal disruption): every client of the removed
   // server moves (~1/N), and at most 2 % of all clients move between the remaining servers.
-  // The reference model measures 0.9 % of the slots for this setup.
+  // For this setup (198.18.1.1 .. 198.18.1.10, the fourth removed) the reference model measures
+  // 1.1 % of the slots (43 of 4093) and, over these 100 000 clients, 9871 on the removed server
+  // and 1111 moved between the others.
   constexpr std::uint32_t n = 10;
   std::vector<real_server> d;
   for (std::uint32_t i = 0; i < n; ++i) {
     real_server r;
-    r.endpoint = {wire::ipv4_address::from_u32(0x0A000101u + i), 80};
+    r.endpoint = {wire::ipv4_address::from_u32(0xC6120101u + i), 80};  // 198.18.1.1 + i
     r.handle = i;
     d.push_back(r);
   }

@@ -43,9 +43,9 @@ TEST_CASE("any_scheduler: pick and counts_changed allocate nothing after rebuild
     for (std::uint32_t i = 0; i < 256; ++i) {
       using namespace l4lb::wire;
       flows.push_back(flow_key{ip_proto::tcp,
-                               endpoint{ipv4_address::from_u32(0x0b000000u + i * 131u),
+                               endpoint{ipv4_address::from_u32(0xc6120000u + i * 131u),
                                         static_cast<std::uint16_t>(2000 + i)},
-                               endpoint{ipv4_address::from_u32(0xc0a80001u + i % 8), 80}});
+                               endpoint{ipv4_address::from_u32(0xc6130064u + i % 8), 80}});
     }
     const std::uint64_t before = allocations.load();
     int picked = 0;
