@@ -47,5 +47,16 @@
 #include "l4lb/forward/nat.hpp"
 #include "l4lb/forward/tunnel.hpp"
 
+// director: services and real servers, the packet pipeline, stats, explain
+#include "l4lb/director/configuration.hpp"
+#include "l4lb/director/control.hpp"
+#include "l4lb/director/director.hpp"
+#include "l4lb/director/explain.hpp"
+#include "l4lb/director/model.hpp"
+#include "l4lb/director/neighbour_table.hpp"
+#include "l4lb/director/snapshot.hpp"
+#include "l4lb/director/stats.hpp"
+#include "l4lb/director/verdict.hpp"
+
 // io: pcap files in memory
 #include "l4lb/io/pcap_file.hpp"

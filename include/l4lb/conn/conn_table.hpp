@@ -357,6 +357,7 @@ class basic_conn_table {
   }
   [[nodiscard]] const timeouts& current_timeouts() const noexcept { return timeouts_; }
   void set_secure_tcp(bool on) noexcept { secure_tcp_ = on; }
+  void set_expire_quiescent_template(bool on) noexcept { expire_quiescent_template_ = on; }
   void set_reuse_policy(const reuse_policy& p) noexcept { reuse_ = p; }
 
   [[nodiscard]] const dest_counts& counts(std::uint32_t dest) const noexcept {

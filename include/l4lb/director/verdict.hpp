@@ -1,0 +1,214 @@
+// What the director decided for one frame: forward it (rewritten, to a real server or back to a
+// client), reply with a frame the director built, pass it to the host stack, or drop it with a
+// named reason. Every verdict is counted per reason (verdict_counters).
+//
+// Design notes
+// - A drop names its cause in one place: the parser's reason (wire::drop_reason), the
+//   rewriter's (forward::forward_error) or the director's own (director_drop). A reader switches
+//   on `kind` and `cause` and gets a stable name from to_string().
+// - Spans point into the caller's buffer (forward) or into the director's reply arena (reply);
+//   both stay valid until the next process call on that director.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include "l4lb/director/model.hpp"
+#include "l4lb/forward/forward_error.hpp"
+#include "l4lb/wire/drop_reason.hpp"
+#include "l4lb/wire/ethernet.hpp"
+
+namespace l4lb::director {
+
+enum class verdict_kind : std::uint8_t { forward, reply, pass, drop };
+
+[[nodiscard]] constexpr std::string_view to_string(verdict_kind k) noexcept {
+  switch (k) {
+    case verdict_kind::forward: return "forward";
+    case verdict_kind::reply: return "reply";
+    case verdict_kind::pass: return "pass";
+    case verdict_kind::drop: return "drop";
+  }
+  return "unknown";
+}
+
+/// Why a frame is not the director's (hand it to the host stack).
+enum class pass_reason : std::uint8_t {
+  none = 0,
+  not_ip,            ///< ARP, LLDP, ... (wire::drop_reason::not_ip)
+  no_service,        ///< no virtual service and no connection matches
+  not_schedulable,   ///< a service matched but the packet may not start a connection (TCP
+                     ///< without SYN, SCTP without INIT, unless sloppy; ip_vs_in_hook)
+  local_dest,        ///< the connection's server is the director itself (-g to a local address)
+  icmp_not_ours,     ///< an ICMP message that quotes no connection and is not to a VIP
+};
+
+[[nodiscard]] constexpr std::string_view to_string(pass_reason r) noexcept {
+  switch (r) {
+    case pass_reason::none: return "none";
+    case pass_reason::not_ip: return "not_ip";
+    case pass_reason::no_service: return "no_service";
+    case pass_reason::not_schedulable: return "not_schedulable";
+    case pass_reason::local_dest: return "local_dest";
+    case pass_reason::icmp_not_ours: return "icmp_not_ours";
+  }
+  return "unknown";
+}
+inline constexpr std::size_t pass_reason_count = 6;
+
+/// The director's own reasons to drop (beyond the parser's and the rewriters').
+enum class director_drop : std::uint8_t {
+  none = 0,
+  martian_source,       ///< source multicast, broadcast, loopback, unspecified or link-scope
+                        ///< invalid (ip_route_input's martian rules)
+  land,                 ///< source is a VIP or one of the director's addresses
+  ipv6_udp_zero_checksum,  ///< RFC 8200 8.1: IPv6 UDP must carry a checksum
+  fragment,             ///< an IP fragment: reassembly is not built into the director yet
+  dest_removed,         ///< the connection's real server was removed (expire_nodest_conn 0)
+  no_neighbour,         ///< the next hop's MAC is not in the neighbour table
+  table_full,           ///< no room for the connection (conn_table's full-table policy)
+  template_table_full,  ///< no room for the persistence template
+  icmp_unknown_conn,    ///< an ICMP error to a VIP quoting no connection (ip_vs_in_icmp)
+  no_destination,       ///< no real server available and no answer could be sent
+  icmp_about_icmp,      ///< no answer to an ICMP error / non-first fragment (RFC 1122 3.2.2)
+  method_unsupported,   ///< a forwarding method this director cannot run here (FullNAT)
+  family_unsupported,   ///< a tunnel toward a family the director has no address of
+};
+
+[[nodiscard]] constexpr std::string_view to_string(director_drop r) noexcept {
+  switch (r) {
+    case director_drop::none: return "none";
+    case director_drop::martian_source: return "martian_source";
+    case director_drop::land: return "land";
+    case director_drop::ipv6_udp_zero_checksum: return "ipv6_udp_zero_checksum";
+    case director_drop::fragment: return "fragment";
+    case director_drop::dest_removed: return "dest_removed";
+    case director_drop::no_neighbour: return "no_neighbour";
+    case director_drop::table_full: return "table_full";
+    case director_drop::template_table_full: return "template_table_full";
+    case director_drop::icmp_unknown_conn: return "icmp_unknown_conn";
+    case director_drop::no_destination: return "no_destination";
+    case director_drop::icmp_about_icmp: return "icmp_about_icmp";
+    case director_drop::method_unsupported: return "method_unsupported";
+    case director_drop::family_unsupported: return "family_unsupported";
+  }
+  return "unknown";
+}
+inline constexpr std::size_t director_drop_count = 14;
+
+/// Which layer named a drop.
+enum class drop_layer : std::uint8_t { none, parse, forward, director };
+
+/// Why a generated reply was sent.
+enum class reply_reason : std::uint8_t {
+  none = 0,
+  port_unreachable,  ///< no real server available (ip_vs_leave: ICMP port unreachable)
+  too_big,           ///< over the egress MTU with DF (ICMP frag-needed / Packet Too Big)
+};
+
+[[nodiscard]] constexpr std::string_view to_string(reply_reason r) noexcept {
+  switch (r) {
+    case reply_reason::none: return "none";
+    case reply_reason::port_unreachable: return "port_unreachable";
+    case reply_reason::too_big: return "too_big";
+  }
+  return "unknown";
+}
+
+struct verdict {
+  verdict_kind kind = verdict_kind::pass;
+  /// forward / reply: the bytes to send.
+  std::span<std::byte> frame;
+  /// forward: how, to which real server (handle), and whether toward the client (NAT reply).
+  forward_method method = forward_method::route;
+  std::uint32_t dest = 0;
+  bool to_client = false;
+  /// forward: the Ethernet destination written (the next hop).
+  wire::mac_address next_hop{};
+  pass_reason pass = pass_reason::none;
+  reply_reason reply = reply_reason::none;
+  drop_layer layer = drop_layer::none;
+  wire::drop_reason parse_error = wire::drop_reason::none;
+  forward::forward_error forward_error = forward::forward_error::none;
+  director_drop director_error = director_drop::none;
+
+  /// The drop's name ("bad_ipv4_header_checksum", "no_neighbour", ...), or the pass / reply
+  /// reason's; "" for a forward.
+  [[nodiscard]] std::string_view reason() const noexcept {
+    switch (kind) {
+      case verdict_kind::forward: return {};
+      case verdict_kind::reply: return to_string(reply);
+      case verdict_kind::pass: return to_string(pass);
+      case verdict_kind::drop:
+        switch (layer) {
+          case drop_layer::parse: return wire::to_string(parse_error);
+          case drop_layer::forward: return forward::to_string(forward_error);
+          case drop_layer::director: return to_string(director_error);
+          case drop_layer::none: return "none";
+        }
+    }
+    return "unknown";
+  }
+};
+
+/// How many frames got each verdict, by reason (one block per director; sum to read all).
+struct verdict_counters {
+  std::uint64_t forwarded = 0;
+  std::array<std::uint64_t, 5> forwarded_by_method{};  ///< masq, local, tunnel, route, full_nat
+  std::uint64_t forwarded_to_client = 0;               ///< NAT replies
+  std::uint64_t replies = 0;
+  std::array<std::uint64_t, 3> replies_by_reason{};
+  std::uint64_t passed = 0;
+  std::array<std::uint64_t, pass_reason_count> passed_by_reason{};
+  std::uint64_t dropped = 0;
+  std::array<std::uint64_t, 64> dropped_parse{};    ///< by wire::drop_reason
+  std::array<std::uint64_t, 64> dropped_forward{};  ///< by forward::forward_error
+  std::array<std::uint64_t, director_drop_count> dropped_director{};
+
+  [[nodiscard]] static constexpr std::size_t method_index(forward_method m) noexcept {
+    return m == forward_method::full_nat ? 4 : static_cast<std::size_t>(m);
+  }
+  void count(const verdict& v) noexcept {
+    switch (v.kind) {
+      case verdict_kind::forward:
+        ++forwarded;
+        ++forwarded_by_method[method_index(v.method)];
+        if (v.to_client) ++forwarded_to_client;
+        break;
+      case verdict_kind::reply:
+        ++replies;
+        ++replies_by_reason[static_cast<std::size_t>(v.reply) % 3];
+        break;
+      case verdict_kind::pass:
+        ++passed;
+        ++passed_by_reason[static_cast<std::size_t>(v.pass) % pass_reason_count];
+        break;
+      case verdict_kind::drop:
+        ++dropped;
+        if (v.layer == drop_layer::parse) ++dropped_parse[static_cast<std::size_t>(v.parse_error) % 64];
+        if (v.layer == drop_layer::forward)
+          ++dropped_forward[static_cast<std::size_t>(v.forward_error) % 64];
+        if (v.layer == drop_layer::director)
+          ++dropped_director[static_cast<std::size_t>(v.director_error) % director_drop_count];
+        break;
+    }
+  }
+  verdict_counters& operator+=(const verdict_counters& o) noexcept {
+    forwarded += o.forwarded;
+    forwarded_to_client += o.forwarded_to_client;
+    replies += o.replies;
+    passed += o.passed;
+    dropped += o.dropped;
+    for (std::size_t i = 0; i < forwarded_by_method.size(); ++i) forwarded_by_method[i] += o.forwarded_by_method[i];
+    for (std::size_t i = 0; i < replies_by_reason.size(); ++i) replies_by_reason[i] += o.replies_by_reason[i];
+    for (std::size_t i = 0; i < passed_by_reason.size(); ++i) passed_by_reason[i] += o.passed_by_reason[i];
+    for (std::size_t i = 0; i < dropped_parse.size(); ++i) dropped_parse[i] += o.dropped_parse[i];
+    for (std::size_t i = 0; i < dropped_forward.size(); ++i) dropped_forward[i] += o.dropped_forward[i];
+    for (std::size_t i = 0; i < dropped_director.size(); ++i) dropped_director[i] += o.dropped_director[i];
+    return *this;
+  }
+};
+
+}  // namespace l4lb::director
