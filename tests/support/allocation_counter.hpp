@@ -3,6 +3,10 @@
 // nothing. Include it in exactly ONE translation unit of a test program.
 #pragma once
 
+// The replacements pair new with malloc and delete with free on purpose; with inlining, GCC would
+// otherwise warn at every call site of the program that includes this.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
