@@ -17,7 +17,6 @@
 // transparent 2 MiB pages, so that neither pays a page walk per random access.
 #include <benchmark/benchmark.h>
 #include <malloc.h>
-#include <sys/mman.h>
 
 #include <cstdint>
 #include <cstring>
@@ -29,6 +28,7 @@
 #include <vector>
 
 #include "l4lb/conn/conn_table.hpp"
+#include "l4lb/conn/huge_page_resource.hpp"
 
 namespace {
 
@@ -90,19 +90,6 @@ template <class Addr>
 using baseline_map = std::unordered_map<conn_key<Addr>, map_value, key_hash<Addr>>;
 
 // Memory on transparent huge pages (2 MiB): what a DPDK-style application hands the table.
-// Only this benchmark program uses a system call; the library takes any memory_resource.
-class huge_page_resource final : public std::pmr::memory_resource {
-  static constexpr std::size_t huge = 2u << 20;
-  void* do_allocate(std::size_t bytes, std::size_t) override {
-    const std::size_t size = (bytes + huge - 1) / huge * huge;
-    void* p = std::aligned_alloc(huge, size);
-    if (!p) throw std::bad_alloc();
-    madvise(p, size, MADV_HUGEPAGE);
-    return p;
-  }
-  void do_deallocate(void* p, std::size_t, std::size_t) override { std::free(p); }
-  bool do_is_equal(const std::pmr::memory_resource& o) const noexcept override { return this == &o; }
-};
 huge_page_resource huge_pages;
 
 conn_table_config table_config(std::uint32_t n, bool nat, bool huge = false) {

@@ -30,6 +30,7 @@
 
 // conn: connection tracking (IPVS state machine, timeouts, persistence, expiry, sharding)
 #include "l4lb/conn/conn_table.hpp"
+#include "l4lb/conn/huge_page_resource.hpp"
 #include "l4lb/conn/packet_input.hpp"
 #include "l4lb/conn/persistence.hpp"
 #include "l4lb/conn/sctp_state.hpp"

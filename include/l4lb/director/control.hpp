@@ -318,6 +318,8 @@ class director_control {
       }
       s->vips.push_back(e.spec.key.address);
     }
+    for (auto& r : s->dests)
+      if (r.generation != 0) resolve(r);
     // Retired handles keep their last description (-Lnc lists their connections).
     if (!published_.empty()) {
       const snapshot& prev = *published_.back();
@@ -342,6 +344,30 @@ class director_control {
     generation_.store(s->generation, std::memory_order_release);
     collect_locked();
     trim_locked();
+  }
+
+  /// The forwarding configuration of a real server, ready for the data path.
+  void resolve(dest_runtime& r) const {
+    const wire::mac_address* mac = neighbours_->find(r.spec.endpoint.address);
+    r.has_mac = mac != nullptr;
+    const wire::mac_address dst = mac ? *mac : wire::mac_address{};
+    r.dr = {};
+    r.dr.l2.src = identity_.mac;
+    r.dr.l2.dst = dst;
+    r.dr.mtu = r.spec.mtu;
+    r.nat = {};
+    r.nat.l2 = r.dr.l2;
+    r.nat.mtu = r.spec.mtu;
+    r.nat.keep_quoted_l4_checksum = true;  // the kernel leaves it (ipvs-notes 0A)
+    r.tunnel = {};
+    const wire::ip_address* local = identity_.address_of(r.spec.endpoint.address.family());
+    r.has_tunnel_source = local != nullptr;
+    if (local) r.tunnel.local = *local;
+    r.tunnel.type = r.spec.tunnel.type;
+    r.tunnel.gue_port = r.spec.tunnel.port;
+    r.tunnel.checksum = r.spec.tunnel.checksum != tunnel_checksum::none;
+    r.tunnel.l2 = r.dr.l2;
+    r.tunnel.mtu = r.spec.mtu;
   }
 
   std::size_t collect_locked() {

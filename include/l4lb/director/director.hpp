@@ -155,6 +155,12 @@ class director {
   // ------------------------------------------------------------------ inspection
 
   [[nodiscard]] const verdict_counters& verdicts() const noexcept { return counters_; }
+  /// Next hops that had no neighbour entry since the last clear (at most 16, oldest replaced):
+  /// the application resolves them (ARP / ND, the kernel's table) and calls set_neighbour.
+  [[nodiscard]] std::span<const wire::ip_address> missing_neighbours() const noexcept {
+    return std::span(missing_).first(std::min(missing_count_, missing_.size()));
+  }
+  void clear_missing_neighbours() noexcept { missing_count_ = 0; }
   [[nodiscard]] const conn::conn_table_v4& table_v4() const noexcept { return v4_; }
   [[nodiscard]] const conn::conn_table_v6& table_v6() const noexcept { return v6_; }
   [[nodiscard]] const snapshot& current() const noexcept { return *snap_; }
@@ -288,9 +294,6 @@ class director {
                  std::uint32_t mark, std::int64_t now) noexcept {
     const wire::flow_key& k = pkt.key();
     if (martian_source(k)) return drop(director_drop::martian_source);
-    if (k.src_addr == k.dst_addr || snap_->is_own_address(k.src_addr, k.family) ||
-        snap_->is_vip(k.src_addr, k.family))
-      return drop(director_drop::land);
     if (pkt.is_fragment()) return drop(director_drop::fragment);
     if (k.family == wire::ip_family::v6 && k.protocol == wire::ip_proto::udp &&
         pkt.has_l4_header() && pkt.udp().checksum() == 0)
@@ -320,6 +323,11 @@ class director {
     // No connection (or an old one just removed for reuse): a service, or a NAT reply?
     const service_runtime* svc = snap_->find_service(mark, k);
     if (!svc) return reply_direction<Addr>(buf, pkt, now);
+    // The 'land' rule: a packet from a VIP or from the director itself never starts a
+    // connection (no connection can have such a client, so established flows skip the test).
+    if (k.src_addr == k.dst_addr || snap_->is_own_address(k.src_addr, k.family) ||
+        snap_->is_vip(k.src_addr, k.family))
+      return drop(director_drop::land);
     if (!may_schedule(pkt, flags)) return pass(pass_reason::not_schedulable);
     return schedule<Addr>(buf, pkt, key, *svc, flags, now);
   }
@@ -380,8 +388,7 @@ class director {
       ds.stats.add_conn();
       ss.stats.add_in(bytes);
       ds.stats.add_in(bytes);
-      const wire::endpoint real{d.spec.endpoint.address, d.spec.endpoint.port ? d.spec.endpoint.port : k.dst_port};
-      return to_real_server(buf, pkt, d, handle, real);
+      return to_real_server(buf, pkt, d, handle, d.spec.endpoint.port ? d.spec.endpoint.port : k.dst_port);
     }
     conn::new_conn nc;
     nc.dest = handle;
@@ -395,7 +402,7 @@ class director {
     state_update<Addr>(pkt, *ins, flags, conn::direction::input, now);
     ss.stats.add_in(bytes);
     ds.stats.add_in(bytes);
-    return to_real_server(buf, pkt, d, handle, real_endpoint(t, *ins, d));
+    return to_real_server(buf, pkt, d, handle, t.dest_port(*ins));
   }
 
   template <class Addr>
@@ -435,7 +442,7 @@ class director {
     const std::uint32_t bytes = static_cast<std::uint32_t>(pkt.l3_len());
     ds.stats.add_in(bytes);
     if (d.live) services_[d.service_id].stats.add_in(bytes);
-    return to_real_server(buf, pkt, d, handle, real_endpoint(t, ref, d));
+    return to_real_server(buf, pkt, d, handle, t.dest_port(ref));
   }
 
   /// The next hop's MAC, or nullptr.
@@ -464,62 +471,49 @@ class director {
 
   verdict to_real_server(forward::frame_buffer& buf, const wire::packet_view& pkt,
                          const dest_runtime& d, std::uint32_t handle,
-                         const wire::endpoint& real) noexcept {
-    const auto& id = snap_->identity;
-    switch (d.spec.method) {
-      case forward_method::local: return pass(pass_reason::local_dest);
-      case forward_method::full_nat: return drop(director_drop::method_unsupported);
-      case forward_method::route: {
-        const wire::mac_address* mac = neighbour(d.spec.endpoint.address);
-        if (!mac) return drop(director_drop::no_neighbour);
-        forward::dr_config cfg;
-        cfg.l2.src = id.mac;
-        cfg.l2.dst = *mac;
-        cfg.mtu = d.spec.mtu;
-        return from_forward(forward::direct_route(buf, pkt, cfg, reply_slot_), d.spec.method, handle,
-                            *mac, false);
-      }
+                         std::uint16_t real_port) noexcept {
+    const forward_method m = d.spec.method;
+    if (m == forward_method::local) return pass(pass_reason::local_dest);
+    if (m == forward_method::full_nat) return drop(director_drop::method_unsupported);
+    if (!d.has_mac) {
+      note_missing_neighbour(d.spec.endpoint.address);
+      return drop(director_drop::no_neighbour);
+    }
+    switch (m) {
+      case forward_method::route:
+        return from_forward(forward::direct_route(buf, pkt, d.dr, reply_slot_), m, handle,
+                            d.dr.l2.dst, false);
       case forward_method::masq: {
-        const wire::mac_address* mac = neighbour(d.spec.endpoint.address);
-        if (!mac) return drop(director_drop::no_neighbour);
-        forward::nat_config cfg;
-        cfg.l2.src = id.mac;
-        cfg.l2.dst = *mac;
-        cfg.mtu = d.spec.mtu;
-        cfg.keep_quoted_l4_checksum = true;  // the kernel leaves it (ipvs-notes 0A)
-        const wire::flow_key& k = pkt.key();
         forward::nat_connection c;
         if (pkt.is_icmp_error()) {
           const wire::flow_key q = pkt.quoted_flow_key();
           c.client = {q.dst_address(), q.dst_port};
           c.vip = {q.src_address(), q.src_port};
         } else {
+          const wire::flow_key& k = pkt.key();
           c.client = {k.src_address(), k.src_port};
           c.vip = {k.dst_address(), k.dst_port};
         }
-        c.real = real;
-        return from_forward(forward::nat_inbound(buf, pkt, c, cfg, reply_slot_), d.spec.method,
-                            handle, *mac, false);
+        c.real = {d.spec.endpoint.address, real_port};
+        return from_forward(forward::nat_inbound(buf, pkt, c, d.nat, reply_slot_), m, handle,
+                            d.nat.l2.dst, false);
       }
-      case forward_method::tunnel: {
-        const wire::ip_address* local = id.address_of(d.spec.endpoint.address.family());
-        if (!local) return drop(director_drop::family_unsupported);
-        const wire::mac_address* mac = neighbour(d.spec.endpoint.address);
-        if (!mac) return drop(director_drop::no_neighbour);
-        forward::tunnel_config cfg;
-        cfg.type = d.spec.tunnel.type;
-        cfg.local = *local;
-        cfg.gue_port = d.spec.tunnel.port;
-        cfg.checksum = d.spec.tunnel.checksum != tunnel_checksum::none;
-        cfg.l2.src = id.mac;
-        cfg.l2.dst = *mac;
-        cfg.mtu = d.spec.mtu;
+      case forward_method::tunnel:
+        if (!d.has_tunnel_source) return drop(director_drop::family_unsupported);
         return from_forward(
-            forward::tunnel_encapsulate(buf, pkt, d.spec.endpoint.address, cfg, reply_slot_),
-            d.spec.method, handle, *mac, false);
-      }
+            forward::tunnel_encapsulate(buf, pkt, d.spec.endpoint.address, d.tunnel, reply_slot_),
+            m, handle, d.tunnel.l2.dst, false);
+      default: break;
     }
     return drop(director_drop::method_unsupported);
+  }
+
+  /// Remembers a next hop without a MAC, for the application to resolve (missing_neighbours()).
+  void note_missing_neighbour(const wire::ip_address& a) noexcept {
+    for (std::size_t i = 0; i < missing_count_ && i < missing_.size(); ++i)
+      if (missing_[i] == a) return;
+    missing_[missing_count_ % missing_.size()] = a;
+    ++missing_count_;
   }
 
   /// A packet from a real server to a client (ip_vs_out_hook, handle_response): NAT rewrites
@@ -548,7 +542,10 @@ class director {
       const auto& gw = client.address.is_v4() ? snap_->identity.gateway_v4 : snap_->identity.gateway_v6;
       if (gw) mac = neighbour(*gw);
     }
-    if (!mac) return drop(director_drop::no_neighbour);
+    if (!mac) {
+      note_missing_neighbour(client.address);
+      return drop(director_drop::no_neighbour);
+    }
     if (!icmp) state_update<Addr>(pkt, ref, pkt.tcp_flags(), conn::direction::output, now);
     const std::uint32_t bytes = static_cast<std::uint32_t>(pkt.l3_len());
     dests_[handle].stats.add_out(bytes);
@@ -583,7 +580,7 @@ class director {
       const std::uint32_t bytes = static_cast<std::uint32_t>(pkt.l3_len());
       dests_[handle].stats.add_in(bytes);
       services_[d.service_id].stats.add_in(bytes);
-      return to_real_server(buf, pkt, d, handle, real_endpoint(t, ref, d));
+      return to_real_server(buf, pkt, d, handle, t.dest_port(ref));
     }
     // From the server side: the quote is a packet client -> real server.
     const conn::reply_key<Addr> rk{conn::detail::address_from<Addr>(q.dst_addr),
@@ -859,6 +856,8 @@ class director {
   std::uint64_t last_inserted_ = 0;
   std::uint32_t backlog_ = 0;
   std::int64_t next_estimate_ = 0;
+  std::array<wire::ip_address, 16> missing_{};
+  std::size_t missing_count_ = 0;
 };
 
 // ------------------------------------------------------------------ explain

@@ -27,6 +27,9 @@
 #include "l4lb/conn/timeouts.hpp"
 #include "l4lb/director/model.hpp"
 #include "l4lb/director/neighbour_table.hpp"
+#include "l4lb/forward/dr.hpp"
+#include "l4lb/forward/nat.hpp"
+#include "l4lb/forward/tunnel.hpp"
 #include "l4lb/sched/any_scheduler.hpp"
 #include "l4lb/wire/ethernet.hpp"
 #include "l4lb/wire/flow_key.hpp"
@@ -81,6 +84,12 @@ struct dest_runtime {
   std::uint64_t zero_epoch = 0;
   real_server_spec spec;
   std::uint32_t last_weight = 1;
+  // Resolved when the snapshot is built, so the data path does no lookup per packet:
+  bool has_mac = false;           ///< the server's MAC is in the neighbour table
+  bool has_tunnel_source = false; ///< the director has an address of the server's family
+  forward::dr_config dr{};        ///< MACs and MTU for -g
+  forward::nat_config nat{};      ///< MACs and MTU for -m (toward the server)
+  forward::tunnel_config tunnel{};///< outer header for -i
 };
 
 /// The data path's service lookup: open addressing over the three key kinds.
