@@ -46,6 +46,7 @@
 #include "l4lb/forward/full_nat.hpp"
 #include "l4lb/forward/icmp_too_big.hpp"
 #include "l4lb/forward/nat.hpp"
+#include "l4lb/forward/record_route.hpp"
 #include "l4lb/forward/tunnel.hpp"
 
 // director: services and real servers, the packet pipeline, stats, explain

@@ -473,3 +473,35 @@ TEST_CASE("process_burst: a flow's SYN and ACK in one burst share one connection
   CHECK(l.control.connections(sec).size() == 2);
 }
 }
+
+TEST_SUITE("director") {
+TEST_CASE("IPv4 Record Route gets the VIP on DR and NAT; other options pass unchanged") {
+  lab l;
+  l.tutorial();
+  // RR with room for two addresses: 07 0b 04 + 8 zero bytes, then an end-of-list pad.
+  const bytes rr = l4lb::test::hex_bytes("07 0b 04 00 00 00 00 00 00 00 00 00");
+  const bytes f = packet_builder{}.eth(director_mac, client_router_mac)
+                      .ipv4("198.18.1.10", "198.18.0.100", {.options = rr})
+                      .tcp(40000, 80, tf::syn)
+                      .build();
+  const verdict v = l.send(f, sec);
+  REQUIRE(v.kind == verdict_kind::forward);
+  const auto o = v.frame.subspan(14 + 20, 12);
+  CHECK(std::to_integer<int>(o[2]) == 8);  // pointer advanced by 4
+  CHECK(std::to_integer<int>(o[3]) == 198);
+  CHECK(std::to_integer<int>(o[4]) == 18);
+  CHECK(std::to_integer<int>(o[5]) == 0);
+  CHECK(std::to_integer<int>(o[6]) == 100);  // the VIP recorded
+  CHECK(checksums_ok(v.frame));
+  // Router Alert (148, length 4) passes as it was.
+  const bytes ra = l4lb::test::hex_bytes("94 04 00 00");
+  const bytes g = packet_builder{}.eth(director_mac, client_router_mac)
+                      .ipv4("198.18.1.10", "198.18.0.100", {.options = ra})
+                      .tcp(40001, 80, tf::syn)
+                      .build();
+  const verdict w = l.send(g, sec);
+  REQUIRE(w.kind == verdict_kind::forward);
+  CHECK(std::equal(w.frame.begin() + 34, w.frame.begin() + 38, ra.begin()));
+  CHECK(checksums_ok(w.frame));
+}
+}

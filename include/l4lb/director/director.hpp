@@ -46,6 +46,7 @@
 #include "l4lb/forward/frame_buffer.hpp"
 #include "l4lb/forward/icmp_too_big.hpp"
 #include "l4lb/forward/nat.hpp"
+#include "l4lb/forward/record_route.hpp"
 #include "l4lb/forward/tunnel.hpp"
 #include "l4lb/wire/parse.hpp"
 
@@ -478,6 +479,12 @@ class director {
     if (!d.has_mac) {
       note_missing_neighbour(d.spec.endpoint.address);
       return drop(director_drop::no_neighbour);
+    }
+    // Record Route gets the VIP (ip_forward_options on the director; ipvs-notes 0B).
+    if ((m == forward_method::route || m == forward_method::masq) && pkt.has_ipv4_options()) {
+      wire::ipv4_address vip;
+      std::memcpy(vip.bytes.data(), pkt.key().dst_addr.data(), 4);
+      (void)forward::record_route(pkt.l3(), vip);
     }
     switch (m) {
       case forward_method::route:
