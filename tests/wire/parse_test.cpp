@@ -133,6 +133,25 @@ TEST_SUITE("wire") {
     CHECK_FALSE(p->is_fragment());
   }
 
+  TEST_CASE("parse: a first fragment that ends inside its L4 header has no ports, and is kept") {
+    // 8 bytes of TCP in the first fragment (RFC 791 allows it; the kernel reassembles first).
+    auto tiny = packet_builder{}
+                    .eth()
+                    .ipv4("198.18.0.1", "198.18.0.2", {.ident = 9, .more_frags = true, .protocol = 6})
+                    .payload(8)
+                    .build();
+    auto p = parse(tiny);
+    REQUIRE(p);
+    CHECK(p->is_first_fragment());
+    CHECK_FALSE(p->has_l4_header());
+    CHECK_FALSE(p->has_ports());
+    // The same 8 bytes in an unfragmented packet are a truncated TCP header.
+    auto whole = packet_builder{}.eth().ipv4("198.18.0.1", "198.18.0.2", {.protocol = 6}).payload(8).build();
+    auto q = parse(whole);
+    REQUIRE_FALSE(q);
+    CHECK(q.error() == drop_reason::truncated_tcp);
+  }
+
   TEST_CASE("parse: IPv4 fragments: first has ports, later ones have none") {
     // First fragment: MF, offset 0; the UDP length (8 + 2000) counts bytes still to come.
     auto first = packet_builder{}

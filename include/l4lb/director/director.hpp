@@ -19,8 +19,10 @@
 // - Expiry runs once per burst with a budget that grows with the connection rate and with the
 //   backlog the previous call left, so counts never go stale for long. IPVS's 2-second rate
 //   estimator steps from `now` too.
-// - Not built yet (the kernel does them; each is a named drop here): IP fragments
-//   (director_drop::fragment) and FullNAT (director_drop::method_unsupported).
+// - IPv4 fragments toward a service are reassembled in a bounded queue (fragment_table.hpp); the
+//   datagram is decided once and its fragments leave together as the kernel sends them
+//   (ipvs-notes 0B). Not built yet (named drops): IPv6 fragments (director_drop::fragment_ipv6)
+//   and FullNAT (director_drop::method_unsupported).
 // Cost: see bench/director_bench.cpp (ns per packet against a naive pipeline in the same binary).
 #pragma once
 
@@ -39,6 +41,7 @@
 #include "l4lb/conn/packet_input.hpp"
 #include "l4lb/director/control.hpp"
 #include "l4lb/director/explain.hpp"
+#include "l4lb/director/fragment_table.hpp"
 #include "l4lb/director/snapshot.hpp"
 #include "l4lb/director/stats.hpp"
 #include "l4lb/director/verdict.hpp"
@@ -58,6 +61,8 @@ struct director_config {
   std::uint32_t conn_capacity_v6 = 1u << 12;
   /// Persistence templates per family (the kernel shares its connection table with them).
   std::uint32_t template_capacity = 1u << 12;
+  /// IPv4 reassembly (the kernel's limits by default).
+  fragment_config fragments{};
   std::uint64_t seed = 0;
   /// Where the connection tables' arrays come from (nullptr: new/delete).
   std::pmr::memory_resource* memory = nullptr;
@@ -77,7 +82,10 @@ class director {
         v6_(table_config<wire::ipv6_address>(cfg, cfg.conn_capacity_v6)),
         services_(std::make_unique<service_state[]>(limits_.max_services)),
         dests_(std::make_unique<dest_state[]>(limits_.max_dests)),
-        reply_arena_(std::make_unique<std::byte[]>(max_burst * reply_room)) {
+        reply_arena_(std::make_unique<std::byte[]>(max_burst * reply_room)),
+        frags_(cfg.fragments),
+        scratch_(std::make_unique<std::byte[]>(scratch_bytes)),
+        frag_out_(std::make_unique<std::byte[]>(frag_out_bytes)) {
     v4_.set_observer({&director::on_count, this});
     v6_.set_observer({&director::on_count, this});
     port_.read_service = [this](std::uint32_t id, service_status& s) { read_service(id, s); };
@@ -105,6 +113,7 @@ class director {
   void process_burst(std::span<forward::frame_buffer> frames, std::span<verdict> out,
                      std::int64_t now, std::span<const std::uint32_t> marks = {}) noexcept {
     if (control_.generation() != seen_generation_) sync();
+    release_fragments();
     housekeeping(now);
     const std::size_t n = std::min({frames.size(), out.size(), max_burst});
     // Stage 1: parse everything and look the client-direction keys up in bulk.
@@ -173,6 +182,7 @@ class director {
   [[nodiscard]] std::size_t memory_bytes() const noexcept {
     return v4_.memory_bytes() + v6_.memory_bytes();
   }
+  [[nodiscard]] const fragment_stats& fragments() const noexcept { return frags_.stats(); }
   /// Runs expiry until it has caught up at `now` (tests, shutdown listings).
   void expire_all(std::int64_t now) noexcept {
     while (!v4_.expire(now, 1u << 16).caught_up) {
@@ -295,7 +305,12 @@ class director {
                  std::uint32_t mark, std::int64_t now) noexcept {
     const wire::flow_key& k = pkt.key();
     if (martian_source(k)) return drop(director_drop::martian_source);
-    if (pkt.is_fragment()) return drop(director_drop::fragment);
+    if (pkt.is_fragment()) {
+      if (k.family == wire::ip_family::v6) return drop(director_drop::fragment_ipv6);
+      // Only fragments toward a service are kept; others are the host's (or NAT replies).
+      if (mark == 0 && !snap_->is_vip(k.dst_addr, k.family)) return pass(pass_reason::no_service);
+      return fragment(pkt, mark, now);
+    }
     if (k.family == wire::ip_family::v6 && k.protocol == wire::ip_proto::udp &&
         pkt.has_l4_header() && pkt.udp().checksum() == 0)
       return drop(director_drop::ipv6_udp_zero_checksum);
@@ -607,6 +622,206 @@ class director {
     return drop(director_drop::no_destination);
   }
 
+
+  // ------------------------------------------------------------------ fragments
+
+  static constexpr std::size_t scratch_headroom = 128;
+  static constexpr std::size_t scratch_bytes = scratch_headroom + 65535 + 64 + 64;
+  static constexpr std::size_t frag_out_bytes = 1u << 18;  // this burst's refragmented output
+  static constexpr std::size_t max_out_frames = 512;
+
+  static director_drop fragment_drop(fragment_status s) noexcept {
+    switch (s) {
+      case fragment_status::duplicate: return director_drop::fragment_duplicate;
+      case fragment_status::overlap: return director_drop::fragment_overlap;
+      case fragment_status::invalid: return director_drop::fragment_invalid;
+      case fragment_status::too_large: return director_drop::fragment_too_large;
+      case fragment_status::too_many: return director_drop::fragment_too_many;
+      default: return director_drop::fragment_no_room;
+    }
+  }
+
+  /// Frees the datagrams whose fragments the previous call handed out.
+  void release_fragments() noexcept {
+    for (std::size_t i = 0; i < n_release_; ++i) frags_.release(release_[i]);
+    n_release_ = 0;
+    out_used_ = 0;
+    n_out_frames_ = 0;
+  }
+
+  /// Room for `n` more output frame spans this burst, or nullptr.
+  std::span<std::byte>* take_frames(std::size_t n) noexcept {
+    if (n_out_frames_ + n > max_out_frames) return nullptr;
+    std::span<std::byte>* p = out_frames_.data() + n_out_frames_;
+    n_out_frames_ += n;
+    return p;
+  }
+
+  verdict fragment(const wire::packet_view& pkt, std::uint32_t mark, std::int64_t now) noexcept {
+    std::uint32_t q = fragment_table::none;
+    const fragment_status st = frags_.add(pkt, now, q);
+    if (st == fragment_status::queued) {
+      verdict v;
+      v.kind = verdict_kind::queued;
+      return v;
+    }
+    if (st != fragment_status::complete) return drop(fragment_drop(st));
+    release_[n_release_++] = q;  // at most one datagram completes per frame of the burst
+    const auto pieces = frags_.pieces(q);
+    // The reassembled datagram: the first fragment's L2 and IP header, every payload in place.
+    const fragment_table::piece& first = pieces.front();
+    const std::size_t l2 = first.l3_offset;
+    const std::size_t hlen = first.l3_len - first.payload;
+    const std::size_t ip_len = hlen + frags_.total(q);
+    std::byte* base = scratch_.get() + scratch_headroom;
+    std::memcpy(base, first.frame.data(), l2 + hlen);
+    for (const auto& p : pieces) {
+      const std::size_t phlen = p.l3_len - p.payload;
+      std::memcpy(base + l2 + hlen + p.offset, p.frame.data() + p.l3_offset + phlen, p.payload);
+    }
+    auto ip = wire::basic_ipv4_view<std::byte>::unchecked(std::span(base + l2, ip_len));
+    ip.set_total_len(static_cast<std::uint16_t>(ip_len));
+    ip.set_flags_frag(ip.dont_frag(), false, 0);
+    ip.fill_checksum();
+    auto rb = forward::frame_buffer::make(std::span(scratch_.get(), scratch_bytes), scratch_headroom,
+                                          l2 + ip_len);
+    const wire::parse_options popt{false, true};
+    auto rp = rb ? wire::parse(rb->frame(), popt) : wire::parse(std::span<std::byte>{}, popt);
+    if (!rp) return parse_failure(rp.error());
+    verdict v = decide_family<wire::ipv4_address>(*rb, *rp, conn::no_conn, mark, now);
+    if (v.kind == verdict_kind::drop || v.kind == verdict_kind::reply) return v;
+    std::span<std::byte>* out = take_frames(fragment_config::max_fragments);
+    if (!out) return drop(director_drop::fragment_no_room);
+    if (v.kind == verdict_kind::pass) {  // not ours after all: the host gets every fragment
+      for (std::size_t i = 0; i < pieces.size(); ++i) out[i] = pieces[i].frame;
+      return with_frames(v, out, pieces.size());
+    }
+    const dest_runtime& d = snap_->dests[v.dest];
+    switch (v.method) {
+      case forward_method::route: {
+        // DR: every fragment as received, MACs rewritten and TTL - 1 (ip_vs_dr_xmit).
+        for (std::size_t i = 0; i < pieces.size(); ++i) {
+          auto fb = forward::frame_buffer::make(pieces[i].frame, 0, pieces[i].frame.size());
+          auto fp = wire::parse(pieces[i].frame, popt);
+          if (!fb || !fp) return drop(director_drop::fragment_invalid);
+          auto r = forward::direct_route(*fb, *fp, d.dr, reply_slot_);
+          if (!r || r->action != forward::forward_action::forward)
+            return r ? drop(forward::forward_error::too_big) : drop(r.error());
+          out[i] = r->frame;
+        }
+        return with_frames(v, out, pieces.size());
+      }
+      case forward_method::masq: {
+        // NAT: the new destination in every fragment; the new port and the L4 checksum (over
+        // the whole datagram, computed on the reassembled copy) in the first.
+        const std::size_t l4_len = l4_header_len(*rp);
+        if (first.payload < l4_len) return refragment(v, v.frame, l2, frags_.largest_l3(q), out);
+        const std::byte* rewritten = v.frame.data() + l2;
+        for (std::size_t i = 0; i < pieces.size(); ++i) {
+          const auto& p = pieces[i];
+          std::memcpy(p.frame.data(), v.frame.data(), 12);  // MACs as NAT wrote them
+          auto fip = wire::basic_ipv4_view<std::byte>::unchecked(p.frame.subspan(p.l3_offset, p.l3_len));
+          std::memcpy(p.frame.data() + p.l3_offset + 16, rewritten + 16, 4);
+          fip.set_ttl(static_cast<std::uint8_t>(fip.ttl() - 1));
+          if (p.offset == 0)
+            std::memcpy(p.frame.data() + p.l3_offset + (p.l3_len - p.payload), rewritten + hlen, p.payload);
+          fip.fill_checksum();
+          out[i] = p.frame.first(p.l3_offset + p.l3_len);
+        }
+        return with_frames(v, out, pieces.size());
+      }
+      case forward_method::tunnel: {
+        // TUN: the whole datagram encapsulated, the outer packet fragmented at the size of the
+        // largest fragment received, with a fresh outer ID (ipvs-notes 0B).
+        if (v.frame.size() < 14 + 20 || std::to_integer<std::uint8_t>(v.frame[12]) != 0x08)
+          return v;  // an IPv6 outer header: sent whole
+        auto outer = wire::basic_ipv4_view<std::byte>::unchecked(v.frame.subspan(14));
+        outer.set_ident(next_ip_id());
+        outer.fill_checksum();
+        return refragment(v, v.frame, 14, frags_.largest_l3(q), out);
+      }
+      default: return v;
+    }
+  }
+
+  static verdict with_frames(verdict v, std::span<std::byte>* out, std::size_t n) noexcept {
+    v.frames = std::span<const std::span<std::byte>>(out, n);
+    v.frame = n ? out[0] : std::span<std::byte>{};
+    return v;
+  }
+
+  static std::size_t l4_header_len(const wire::packet_view& p) noexcept {
+    switch (p.protocol()) {
+      case wire::ip_proto::tcp: return p.payload_offset() - p.l4_offset();
+      case wire::ip_proto::udp: return 8;
+      case wire::ip_proto::sctp: return 12;
+      default: return 0;
+    }
+  }
+
+  std::uint16_t next_ip_id() noexcept {
+    ip_id_ = static_cast<std::uint16_t>(ip_id_ + 1);
+    if (ip_id_ == 0) ip_id_ = 1;
+    return ip_id_;
+  }
+
+  /// Splits the IPv4 packet after `l2` bytes of `frame` into fragments of at most `max_ip`
+  /// bytes (payloads in multiples of 8; RFC 791 3.2: options without the copy flag only in the
+  /// first), written to this burst's output room; the L2 header is repeated on each.
+  verdict refragment(verdict v, std::span<const std::byte> frame, std::size_t l2, std::size_t max_ip,
+                     std::span<std::byte>* out) noexcept {
+    const auto ip = wire::basic_ipv4_view<const std::byte>::unchecked(frame.subspan(l2));
+    const std::size_t hlen = ip.header_len();
+    const std::size_t total = ip.total_len();
+    if (total > frame.size() - l2 || total <= hlen) return drop(director_drop::fragment_invalid);
+    // Non-first fragments' header: the fixed 20 bytes plus the options with the copy flag.
+    std::array<std::byte, 60> later{};
+    std::memcpy(later.data(), frame.data() + l2, 20);
+    std::size_t later_len = 20;
+    for (std::size_t i = 20; i < hlen;) {
+      const auto kind = std::to_integer<std::uint8_t>(frame[l2 + i]);
+      if (kind == 0) break;
+      if (kind == 1) { ++i; continue; }
+      const std::size_t len = i + 1 < hlen ? std::to_integer<std::size_t>(frame[l2 + i + 1]) : 0;
+      if (len < 2 || i + len > hlen) break;
+      if (kind & 0x80) {
+        std::memcpy(later.data() + later_len, frame.data() + l2 + i, len);
+        later_len += len;
+      }
+      i += len;
+    }
+    while (later_len % 4) later[later_len++] = std::byte{0};
+    const std::size_t payload = total - hlen;
+    const std::size_t first_room = max_ip > hlen ? (max_ip - hlen) & ~std::size_t{7} : 0;
+    const std::size_t later_room = max_ip > later_len ? (max_ip - later_len) & ~std::size_t{7} : 0;
+    if (first_room == 0 || later_room == 0) return drop(director_drop::fragment_invalid);
+    const std::uint16_t base_units = ip.frag_offset();
+    const bool base_mf = ip.more_frags();
+    std::size_t n = 0;
+    for (std::size_t at = 0; at < payload; ++n) {
+      if (n == fragment_config::max_fragments) return drop(director_drop::fragment_no_room);
+      const bool is_first = at == 0;
+      const std::size_t h = is_first ? hlen : later_len;
+      const std::size_t take = std::min(payload - at, is_first ? first_room : later_room);
+      const std::size_t len = l2 + h + take;
+      if (out_used_ + len > frag_out_bytes) return drop(director_drop::fragment_no_room);
+      std::byte* f = frag_out_.get() + out_used_;
+      out_used_ += (len + 15) & ~std::size_t{15};
+      std::memcpy(f, frame.data(), l2);
+      std::memcpy(f + l2, is_first ? frame.data() + l2 : later.data(), h);
+      std::memcpy(f + l2 + h, frame.data() + l2 + hlen + at, take);
+      auto fip = wire::basic_ipv4_view<std::byte>::unchecked(std::span(f + l2, h + take));
+      fip.set_version_ihl(4, static_cast<std::uint8_t>(h / 4));
+      fip.set_total_len(static_cast<std::uint16_t>(h + take));
+      const bool more = at + take < payload || base_mf;
+      fip.set_flags_frag(false, more, static_cast<std::uint16_t>(base_units + at / 8));
+      fip.fill_checksum();
+      out[n] = std::span(f, len);
+      at += take;
+    }
+    return with_frames(v, out, n);
+  }
+
   // ------------------------------------------------------------------ counts (observer)
 
   static void on_count(void* ctx, const conn::count_event& e) noexcept {
@@ -644,6 +859,7 @@ class director {
     const bool c4 = v4_.expire(now, budget).caught_up;
     const bool c6 = v6_.expire(now, budget).caught_up;
     backlog_ = (c4 && c6) ? 0 : std::min<std::uint32_t>(backlog_ * 2 + 64, 1u << 16);
+    (void)frags_.expire(now);
     // IPVS's estimator: one step per 2 s of `now`.
     if (next_estimate_ == 0) next_estimate_ = now + rate_estimator::period_ns;
     for (int steps = 0; now >= next_estimate_ && steps < 64; ++steps) {
@@ -863,6 +1079,15 @@ class director {
   std::uint64_t last_inserted_ = 0;
   std::uint32_t backlog_ = 0;
   std::int64_t next_estimate_ = 0;
+  fragment_table frags_;
+  std::unique_ptr<std::byte[]> scratch_;
+  std::unique_ptr<std::byte[]> frag_out_;
+  std::size_t out_used_ = 0;
+  std::array<std::span<std::byte>, max_out_frames> out_frames_{};
+  std::size_t n_out_frames_ = 0;
+  std::array<std::uint32_t, max_burst> release_{};
+  std::size_t n_release_ = 0;
+  std::uint16_t ip_id_ = 0;
   std::array<wire::ip_address, 16> missing_{};
   std::size_t missing_count_ = 0;
 };
@@ -921,7 +1146,7 @@ inline explanation director::explain(std::span<const std::byte> frame, std::int6
   }
   e.service = describe(*svc);
   if (p->is_fragment()) {
-    e.kind = verdict_kind::drop;
+    e.kind = verdict_kind::queued;
     e.reason = "fragment";
     return e;
   }

@@ -22,7 +22,9 @@
 
 namespace l4lb::director {
 
-enum class verdict_kind : std::uint8_t { forward, reply, pass, drop };
+/// forward / reply / pass / drop, and `queued`: an IP fragment the director keeps until its
+/// datagram is complete (then the completing frame's verdict carries every fragment).
+enum class verdict_kind : std::uint8_t { forward, reply, pass, drop, queued };
 
 [[nodiscard]] constexpr std::string_view to_string(verdict_kind k) noexcept {
   switch (k) {
@@ -30,6 +32,7 @@ enum class verdict_kind : std::uint8_t { forward, reply, pass, drop };
     case verdict_kind::reply: return "reply";
     case verdict_kind::pass: return "pass";
     case verdict_kind::drop: return "drop";
+    case verdict_kind::queued: return "queued";
   }
   return "unknown";
 }
@@ -65,7 +68,13 @@ enum class director_drop : std::uint8_t {
                         ///< invalid (ip_route_input's martian rules)
   land,                 ///< source is a VIP or one of the director's addresses
   ipv6_udp_zero_checksum,  ///< RFC 8200 8.1: IPv6 UDP must carry a checksum
-  fragment,             ///< an IP fragment: reassembly is not built into the director yet
+  fragment_ipv6,        ///< an IPv6 fragment: reassembly is built for IPv4 only so far
+  fragment_duplicate,   ///< an exact duplicate of a fragment held (ip_frag_queue)
+  fragment_overlap,     ///< overlapping fragments: the whole datagram dropped
+  fragment_invalid,     ///< past 65 535 bytes, or a non-last fragment not a multiple of 8
+  fragment_too_large,   ///< a fragment bigger than the reassembly slots
+  fragment_too_many,    ///< more fragments than one datagram may have (64)
+  fragment_no_room,     ///< the reassembly pool (or this burst's output room) is full
   dest_removed,         ///< the connection's real server was removed (expire_nodest_conn 0)
   no_neighbour,         ///< the next hop's MAC is not in the neighbour table
   table_full,           ///< no room for the connection (conn_table's full-table policy)
@@ -83,7 +92,13 @@ enum class director_drop : std::uint8_t {
     case director_drop::martian_source: return "martian_source";
     case director_drop::land: return "land";
     case director_drop::ipv6_udp_zero_checksum: return "ipv6_udp_zero_checksum";
-    case director_drop::fragment: return "fragment";
+    case director_drop::fragment_ipv6: return "fragment_ipv6";
+    case director_drop::fragment_duplicate: return "fragment_duplicate";
+    case director_drop::fragment_overlap: return "fragment_overlap";
+    case director_drop::fragment_invalid: return "fragment_invalid";
+    case director_drop::fragment_too_large: return "fragment_too_large";
+    case director_drop::fragment_too_many: return "fragment_too_many";
+    case director_drop::fragment_no_room: return "fragment_no_room";
     case director_drop::dest_removed: return "dest_removed";
     case director_drop::no_neighbour: return "no_neighbour";
     case director_drop::table_full: return "table_full";
@@ -96,7 +111,7 @@ enum class director_drop : std::uint8_t {
   }
   return "unknown";
 }
-inline constexpr std::size_t director_drop_count = 14;
+inline constexpr std::size_t director_drop_count = 20;
 
 /// Which layer named a drop.
 enum class drop_layer : std::uint8_t { none, parse, forward, director };
@@ -121,6 +136,9 @@ struct verdict {
   verdict_kind kind = verdict_kind::pass;
   /// forward / reply: the bytes to send.
   std::span<std::byte> frame;
+  /// A fragmented datagram: every frame to send (or to pass), in order; `frame` is the first.
+  /// Empty for a single frame.
+  std::span<const std::span<std::byte>> frames;
   /// forward: how, to which real server (handle), and whether toward the client (NAT reply).
   forward_method method = forward_method::route;
   std::uint32_t dest = 0;
@@ -141,6 +159,7 @@ struct verdict {
       case verdict_kind::forward: return {};
       case verdict_kind::reply: return to_string(reply);
       case verdict_kind::pass: return to_string(pass);
+      case verdict_kind::queued: return "fragment";
       case verdict_kind::drop:
         switch (layer) {
           case drop_layer::parse: return wire::to_string(parse_error);
@@ -163,6 +182,7 @@ struct verdict_counters {
   std::uint64_t passed = 0;
   std::array<std::uint64_t, pass_reason_count> passed_by_reason{};
   std::uint64_t dropped = 0;
+  std::uint64_t queued = 0;  ///< fragments kept for reassembly (sent with their datagram)
   std::array<std::uint64_t, 64> dropped_parse{};    ///< by wire::drop_reason
   std::array<std::uint64_t, 64> dropped_forward{};  ///< by forward::forward_error
   std::array<std::uint64_t, director_drop_count> dropped_director{};
@@ -185,6 +205,7 @@ struct verdict_counters {
         ++passed;
         ++passed_by_reason[static_cast<std::size_t>(v.pass) % pass_reason_count];
         break;
+      case verdict_kind::queued: ++queued; break;
       case verdict_kind::drop:
         ++dropped;
         if (v.layer == drop_layer::parse) ++dropped_parse[static_cast<std::size_t>(v.parse_error) % 64];
@@ -201,6 +222,7 @@ struct verdict_counters {
     replies += o.replies;
     passed += o.passed;
     dropped += o.dropped;
+    queued += o.queued;
     for (std::size_t i = 0; i < forwarded_by_method.size(); ++i) forwarded_by_method[i] += o.forwarded_by_method[i];
     for (std::size_t i = 0; i < replies_by_reason.size(); ++i) replies_by_reason[i] += o.replies_by_reason[i];
     for (std::size_t i = 0; i < passed_by_reason.size(); ++i) passed_by_reason[i] += o.passed_by_reason[i];

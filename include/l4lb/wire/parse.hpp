@@ -118,7 +118,14 @@ struct packet_parser {
     f.payload_offset = static_cast<std::uint16_t>(l4);
     f.payload_end = static_cast<std::uint16_t>(l3_end);
     if (!upper_layer) return drop_reason::none;
-    return upper(frame.subspan(l4, l3_end - l4), l4, family, protocol, opt, f);
+    const drop_reason r = upper(frame.subspan(l4, l3_end - l4), l4, family, protocol, opt, f);
+    // A first fragment may end inside its L4 header (RFC 791 allows 8-byte fragments, and the
+    // kernel reassembles before it reads L4): its ports are unknown until reassembly.
+    if ((f.bits & facts::more_fragments) &&
+        (r == drop_reason::truncated_tcp || r == drop_reason::truncated_udp ||
+         r == drop_reason::truncated_sctp || r == drop_reason::truncated_icmp))
+      return drop_reason::none;
+    return r;
   }
 
  private:
