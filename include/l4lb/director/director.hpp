@@ -138,12 +138,17 @@ class director {
         ++n4;
       }
     }
-    std::array<conn::conn_ref, max_burst> pre{};
+    std::array<conn::conn_ref, max_burst> pre;
+    std::array<const conn::conn_key_v4*, max_burst> hint;
     pre.fill(conn::no_conn);
+    hint.fill(nullptr);
     if (n4 != 0) {
       v4_.find_burst(std::span(keys4.data(), n4), std::span(hashes4.data(), n4),
                      std::span(refs4.data(), n4), now);
-      for (std::size_t j = 0; j < n4; ++j) pre[at4[j]] = refs4[j];
+      for (std::size_t j = 0; j < n4; ++j) {
+        pre[at4[j]] = refs4[j];
+        hint[at4[j]] = &keys4[j];
+      }
     }
     // Stage 2: decide in order.
     for (std::size_t i = 0; i < n; ++i) {
@@ -153,7 +158,7 @@ class director {
       }
       reply_slot_ = std::span<std::byte>(reply_arena_.get() + i * reply_room, reply_room);
       const std::uint32_t mark = marks.size() > i ? marks[i] : 0;
-      out[i] = decide(frames[i], *pkts[i], pre[i], mark, now);
+      out[i] = decide(frames[i], *pkts[i], pre[i], hint[i], mark, now);
       counters_.count(out[i]);
     }
   }
@@ -302,7 +307,7 @@ class director {
   }
 
   verdict decide(forward::frame_buffer& buf, const wire::packet_view& pkt, conn::conn_ref pre,
-                 std::uint32_t mark, std::int64_t now) noexcept {
+                 const conn::conn_key_v4* hint, std::uint32_t mark, std::int64_t now) noexcept {
     const wire::flow_key& k = pkt.key();
     if (martian_source(k)) return drop(director_drop::martian_source);
     if (pkt.is_fragment()) {
@@ -315,13 +320,14 @@ class director {
         pkt.has_l4_header() && pkt.udp().checksum() == 0)
       return drop(director_drop::ipv6_udp_zero_checksum);
     if (k.family == wire::ip_family::v4)
-      return decide_family<wire::ipv4_address>(buf, pkt, pre, mark, now);
+      return decide_family<wire::ipv4_address>(buf, pkt, pre, mark, now, hint);
     return decide_family<wire::ipv6_address>(buf, pkt, conn::no_conn, mark, now);
   }
 
   template <class Addr>
   verdict decide_family(forward::frame_buffer& buf, const wire::packet_view& pkt,
-                        conn::conn_ref pre, std::uint32_t mark, std::int64_t now) noexcept {
+                        conn::conn_ref pre, std::uint32_t mark, std::int64_t now,
+                        const conn::conn_key<Addr>* hint = nullptr) noexcept {
     auto& t = table<Addr>();
     const wire::flow_key& k = pkt.key();
     if (pkt.is_icmp_error()) return icmp_error<Addr>(buf, pkt, now);
@@ -329,12 +335,12 @@ class director {
       // ICMP echo and protocols without ports are not IPVS's (the host answers a ping to a VIP).
       return pass(pass_reason::no_service);
     }
-    const auto key = conn::conn_key<Addr>::from_flow(k);
+    const auto key = hint ? *hint : conn::conn_key<Addr>::from_flow(k);
     const std::uint8_t flags = conn::input_flags(pkt);
     conn::conn_ref ref = pre;
     if (ref == conn::no_conn) ref = t.find(key, now);
     const conn::input_lookup lk = t.apply_input_rules(ref, key, flags, now);
-    if (lk.action == conn::input_action::hit) return established<Addr>(buf, pkt, lk.ref, now);
+    if (lk.action == conn::input_action::hit) return established<Addr>(buf, pkt, lk.ref, flags, now);
     if (lk.action == conn::input_action::drop) return drop(director_drop::dest_removed);
     // No connection (or an old one just removed for reuse): a service, or a NAT reply?
     const service_runtime* svc = snap_->find_service(mark, k);
@@ -449,12 +455,12 @@ class director {
 
   template <class Addr>
   verdict established(forward::frame_buffer& buf, const wire::packet_view& pkt, conn::conn_ref ref,
-                      std::int64_t now) noexcept {
+                      std::uint8_t flags, std::int64_t now) noexcept {
     auto& t = table<Addr>();
     const std::uint32_t handle = t.dest(ref);
     const dest_runtime& d = snap_->dests[handle];
     dest_state& ds = dests_[handle];
-    state_update<Addr>(pkt, ref, conn::input_flags(pkt), conn::direction::input, now);
+    state_update<Addr>(pkt, ref, flags, conn::direction::input, now);
     const std::uint32_t bytes = static_cast<std::uint32_t>(pkt.l3_len());
     ds.stats.add_in(bytes);
     if (d.live) services_[d.service_id].stats.add_in(bytes);

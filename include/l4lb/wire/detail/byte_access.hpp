@@ -47,8 +47,15 @@ inline void store_be32(std::byte* p, std::uint32_t v) noexcept {
 /// general routine for payloads is l4lb/wire/checksum.hpp.
 [[nodiscard]] inline std::uint32_t ones_sum(const std::byte* p, std::size_t n,
                                             std::uint32_t sum = 0) noexcept {
+  // 32-bit big-endian words: hi * 2^16 + lo is hi + lo modulo 2^16 - 1, so the folded result is
+  // the 16-bit sum's, with half the additions (a 20-byte header: 5 instead of 10).
   std::uint64_t s = sum;
-  for (; n >= 2; n -= 2, p += 2) s += load_be16(p);
+  for (; n >= 4; n -= 4, p += 4) s += load_be32(p);
+  if (n >= 2) {
+    s += load_be16(p);
+    p += 2;
+    n -= 2;
+  }
   if (n) s += static_cast<std::uint64_t>(load_u8(p)) << 8;
   while (s >> 16) s = (s & 0xffffu) + (s >> 16);
   return static_cast<std::uint32_t>(s);
