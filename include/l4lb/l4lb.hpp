@@ -62,3 +62,9 @@
 
 // io: pcap files in memory
 #include "l4lb/io/pcap_file.hpp"
+
+// config: ipvsadm's grammar, rules files (-R, -S) and listings (-L), byte for byte
+#include "l4lb/config/error.hpp"
+#include "l4lb/config/grammar.hpp"
+#include "l4lb/config/listing.hpp"
+#include "l4lb/config/rules.hpp"

@@ -195,19 +195,52 @@ enum class config_error : std::uint8_t {
 
 // ---------------------------------------------------------------------------------- commands
 
-struct add_service { service_spec spec; };        ///< -A
-struct edit_service { service_spec spec; };       ///< -E (a complete description)
-struct delete_service { service_key key; };       ///< -D
-struct clear_all {};                              ///< -C
-struct add_dest { service_key service; real_server_spec dest; };   ///< -a
-struct edit_dest { service_key service; real_server_spec dest; };  ///< -e (complete description)
-struct delete_dest { service_key service; wire::endpoint endpoint; };  ///< -d
+struct add_service {  ///< -A
+  service_spec spec;
+  friend bool operator==(const add_service&, const add_service&) = default;
+};
+struct edit_service {  ///< -E (a complete description)
+  service_spec spec;
+  friend bool operator==(const edit_service&, const edit_service&) = default;
+};
+struct delete_service {  ///< -D
+  service_key key;
+  friend bool operator==(const delete_service&, const delete_service&) = default;
+};
+struct clear_all {  ///< -C
+  friend bool operator==(const clear_all&, const clear_all&) = default;
+};
+struct add_dest {  ///< -a
+  service_key service;
+  real_server_spec dest;
+  friend bool operator==(const add_dest&, const add_dest&) = default;
+};
+struct edit_dest {  ///< -e (complete description)
+  service_key service;
+  real_server_spec dest;
+  friend bool operator==(const edit_dest&, const edit_dest&) = default;
+};
+struct delete_dest {  ///< -d
+  service_key service;
+  wire::endpoint endpoint;
+  friend bool operator==(const delete_dest&, const delete_dest&) = default;
+};
 /// --set tcp tcpfin udp (0 keeps a value).
-struct set_timeouts { std::uint32_t tcp = 0, tcp_fin = 0, udp = 0; };
+struct set_timeouts {
+  std::uint32_t tcp = 0, tcp_fin = 0, udp = 0;
+  friend bool operator==(const set_timeouts&, const set_timeouts&) = default;
+};
 /// -Z: zero the counters of one service, or of everything.
-struct zero_counters { std::optional<service_key> service; };
+struct zero_counters {
+  std::optional<service_key> service;
+  friend bool operator==(const zero_counters&, const zero_counters&) = default;
+};
 /// A sysctl by its name (net.ipv4.vs.NAME), l4lb's extensions included.
-struct set_sysctl { std::string name; std::int64_t value = 0; };
+struct set_sysctl {
+  std::string name;
+  std::int64_t value = 0;
+  friend bool operator==(const set_sysctl&, const set_sysctl&) = default;
+};
 
 using command = std::variant<add_service, edit_service, delete_service, clear_all, add_dest,
                              edit_dest, delete_dest, set_timeouts, zero_counters, set_sysctl>;
