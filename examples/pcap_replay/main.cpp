@@ -14,7 +14,6 @@
 #include <string>
 #include <vector>
 
-#include <l4lb/config/ipvsadm.hpp>
 #include <l4lb/wire/checksum.hpp>
 
 #include "capture_io.hpp"
@@ -219,7 +218,8 @@ bool load_neighbours(const std::string& path, ld::director_control& c) {
 /// Real servers without a neighbour entry get the derived MAC (when --neigh is not given).
 void derive_neighbours(ld::director_control& c) {
   const auto snap = c.current();
-  for (const auto& svc : c.config().services())
+  const ld::configuration config = c.config();  // a copy: keep it alive for the loop
+  for (const auto& svc : config.services())
     for (const auto& d : svc.dests)
       if (!snap->neighbours->find(d.spec.endpoint.address))
         c.set_neighbour(d.spec.endpoint.address, replay::derived_mac(d.spec.endpoint.address));
