@@ -398,6 +398,7 @@ int main(int argc, char** argv) {
   cfg.conn_capacity_v4 = opt.capacity;
   cfg.conn_capacity_v6 = std::max<std::uint32_t>(opt.capacity / 4, 1024);
   cfg.template_capacity = std::max<std::uint32_t>(opt.capacity / 16, 1024);
+  cfg.full_nat = true;  // --fullnat servers work in replays
   replay::replayer* rp = nullptr;
   replay::replayer r(control, cfg, [&](std::uint64_t index, std::int64_t t, const ld::verdict& v) {
     if (v.kind == ld::verdict_kind::forward || v.kind == ld::verdict_kind::reply) {

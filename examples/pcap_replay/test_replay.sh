@@ -81,6 +81,19 @@ for t in "ipip" "gue --tun-port 6080" "gre"; do
 done
 ok "TUN ipip/gue/gre"
 
+# 4b. FullNAT (ours): requests leave from the director's local address toward 198.18.0.12:8080.
+printf -- '-A -t 198.18.0.100:80 -s rr\n-a -t 198.18.0.100:80 -r 198.18.0.12:8080 --fullnat --local-address 198.18.0.1 -w 1\n' > "$out/fnat.rules"
+"$replay" --rules "$out/fnat.rules" --in "$data/client-vip-http.pcap" --out "$out/fnat.pcap" > "$out/fnat.txt"
+grep -Eq '^  fullnat +[1-9]' "$out/fnat.txt" || fail "FullNAT: nothing forwarded"
+if [ -n "$tshark" ]; then
+  n=$("$tshark" -r "$out/fnat.pcap" -Y 'ip.src == 198.18.0.1 && ip.dst == 198.18.0.12 && tcp.dstport == 8080' | wc -l)
+  all=$("$tshark" -r "$out/fnat.pcap" | wc -l)
+  badsum=$("$tshark" -r "$out/fnat.pcap" -o ip.check_checksum:TRUE -o tcp.check_checksum:TRUE \
+           -Y 'ip.checksum.status == "Bad" || tcp.checksum.status == "Bad"' | wc -l)
+  [ "$n" -gt 0 ] && [ "$n" = "$all" ] && [ "$badsum" = 0 ] || fail "FullNAT: $n of $all frames, $badsum bad sums"
+fi
+ok "FullNAT requests from the local address"
+
 # 5. IPv6 DR.
 printf -- '-A -t [fd00:198:18::100]:80 -s rr\n-a -t [fd00:198:18::100]:80 -r [fd00:198:18::12]:80 -g -w 1\n' > "$out/v6.rules"
 "$replay" --rules "$out/v6.rules" --in "$data/ipv6-http.pcap" --out "$out/v6.pcap" > "$out/v6.txt"

@@ -505,3 +505,48 @@ TEST_CASE("IPv4 Record Route gets the VIP on DR and NAT; other options pass unch
   CHECK(checksums_ok(w.frame));
 }
 }
+
+TEST_SUITE("director") {
+TEST_CASE("FullNAT: local address and port toward the server, replies found by them, port freed") {
+  director_config cfg = lab::small();
+  cfg.full_nat = true;
+  lab l(cfg);
+  l.must(add_service{service(vip80, "rr")});
+  auto fn = server("198.18.0.12:8080", forward_method::full_nat);
+  fn.full_nat_local = {ip("198.18.0.1")};
+  l.must(add_dest{vip80, fn});
+  const verdict v = l.send(tcp4("198.18.1.10", 40000, "198.18.0.100", 80, tf::syn), sec);
+  REQUIRE(v.kind == verdict_kind::forward);
+  CHECK(v.method == forward_method::full_nat);
+  CHECK(ipv4_dst(v.frame) == "198.18.0.12");
+  CHECK(std::to_integer<int>(v.frame[29]) == 1);  // source 198.18.0.1
+  const int lport = std::to_integer<int>(v.frame[34]) * 256 + std::to_integer<int>(v.frame[35]);
+  CHECK(lport >= 1024);
+  CHECK(std::to_integer<int>(v.frame[36]) * 256 + std::to_integer<int>(v.frame[37]) == 8080);
+  CHECK(checksums_ok(v.frame));
+  // The server answers the local endpoint; the client gets it from the VIP.
+  const bytes synack = packet_builder{}.eth(director_mac, mac_of(ip("198.18.0.12")))
+                           .ipv4("198.18.0.12", "198.18.0.1")
+                           .tcp(8080, static_cast<std::uint16_t>(lport), tf::syn | tf::ack)
+                           .build();
+  const verdict r = l.send(synack, sec + 1);
+  REQUIRE(r.kind == verdict_kind::forward);
+  CHECK(r.to_client);
+  CHECK(ipv4_dst(r.frame) == "198.18.1.10");
+  CHECK(std::to_integer<int>(r.frame[29]) == 100);
+  CHECK(std::to_integer<int>(r.frame[36]) * 256 + std::to_integer<int>(r.frame[37]) == 40000);
+  CHECK(checksums_ok(r.frame));
+  // A second client gets another port.
+  const verdict v2 = l.send(tcp4("198.18.1.11", 40000, "198.18.0.100", 80, tf::syn), sec);
+  REQUIRE(v2.kind == verdict_kind::forward);
+  CHECK(std::to_integer<int>(v2.frame[34]) * 256 + std::to_integer<int>(v2.frame[35]) != lport);
+  // Once the connection is gone its port answers nothing.
+  l.d->expire_all(sec + 200 * sec);
+  CHECK(l.send(synack, sec + 200 * sec).reason() == "no_service");
+  // Without director_config::full_nat such servers are a named drop.
+  lab plain;
+  plain.must(add_service{service(vip80, "rr")});
+  plain.must(add_dest{vip80, fn});
+  CHECK(plain.send(tcp4("198.18.1.10", 40000, "198.18.0.100", 80, tf::syn), sec).reason() == "method_unsupported");
+}
+}

@@ -544,7 +544,7 @@ class basic_conn_table {
     if (nc.control != no_template) templates_.control_deadline(nc.control, s.deadline);
     ++size_;
     ++stats_.inserted;
-    dests_.conn_bound(nc.dest);
+    dests_.conn_bound(nc.dest, ref);
     if (nc.nat) {
       const std::uint64_t hr = reply_hash(s);
       replies_.slot(replies_.claim(hr)) = ref;
@@ -949,7 +949,7 @@ class basic_conn_table {
   void remove(std::uint32_t ref, removal why, std::uint32_t now_floor) noexcept {
     slot_type& s = conns_.slot(ref);
     const std::uint64_t bits = s.bits;
-    dests_.conn_unbound(detail::dest_of(bits), detail::counted_active(bits));
+    dests_.conn_unbound(detail::dest_of(bits), detail::counted_active(bits), ref);
     if (bits & detail::bit_nat) {
       const std::uint64_t hr = reply_hash(s);
       const std::uint32_t rr = replies_.find(hr, [&](std::uint32_t conn) { return conn == ref; });

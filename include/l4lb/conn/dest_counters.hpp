@@ -52,6 +52,9 @@ struct count_event {
   std::uint32_t dest;   // real_server::handle
   count_change change;
   dest_counts counts;   // after the change
+  /// conn_bound / conn_unbound: the connection's ref (a director keeps per-connection state
+  /// beside the table, e.g. FullNAT's local port, and frees it here); otherwise 0xFFFFFFFF.
+  std::uint32_t conn = 0xFFFF'FFFFu;
 };
 
 /// Called on the data path: must not throw, should be cheap.
@@ -96,17 +99,17 @@ class dest_registry {
 
   void set_observer(count_observer o) noexcept { observer_ = o; }
 
-  void conn_bound(std::uint32_t d) noexcept {
+  void conn_bound(std::uint32_t d, std::uint32_t conn = 0xFFFF'FFFFu) noexcept {
     ++records_[d].counts.inactive_conns;
-    notify(d, count_change::conn_bound);
+    notify(d, count_change::conn_bound, conn);
   }
-  void conn_unbound(std::uint32_t d, bool active) noexcept {
+  void conn_unbound(std::uint32_t d, bool active, std::uint32_t conn = 0xFFFF'FFFFu) noexcept {
     auto& c = records_[d].counts;
     if (active)
       --c.active_conns;
     else
       --c.inactive_conns;
-    notify(d, count_change::conn_unbound);
+    notify(d, count_change::conn_unbound, conn);
   }
   void became_active(std::uint32_t d) noexcept {
     auto& c = records_[d].counts;
@@ -130,8 +133,8 @@ class dest_registry {
   }
 
  private:
-  void notify(std::uint32_t d, count_change c) const noexcept {
-    if (observer_.notify) observer_.notify(observer_.context, {d, c, records_[d].counts});
+  void notify(std::uint32_t d, count_change c, std::uint32_t conn = 0xFFFF'FFFFu) const noexcept {
+    if (observer_.notify) observer_.notify(observer_.context, {d, c, records_[d].counts, conn});
   }
 
   std::unique_ptr<dest_record<Addr>[]> records_;

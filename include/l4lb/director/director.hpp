@@ -21,8 +21,11 @@
 //   estimator steps from `now` too.
 // - IPv4 fragments toward a service are reassembled in a bounded queue (fragment_table.hpp); the
 //   datagram is decided once and its fragments leave together as the kernel sends them
-//   (ipvs-notes 0B). Not built yet (named drops): IPv6 fragments (director_drop::fragment_ipv6)
-//   and FullNAT (director_drop::method_unsupported).
+//   (ipvs-notes 0B). Not built yet (a named drop): IPv6 fragments (director_drop::fragment_ipv6).
+// - FullNAT (ours, DPVS's FNAT; director_config::full_nat): a connection gets a local address
+//   and port of the director; replies are found by that local endpoint through an index over
+//   every local port, and the port is freed when the connection table removes the connection
+//   (its count event names the connection). ICMP errors about FullNAT connections are passed.
 // Cost: see bench/director_bench.cpp (ns per packet against a naive pipeline in the same binary).
 #pragma once
 
@@ -47,6 +50,7 @@
 #include "l4lb/director/verdict.hpp"
 #include "l4lb/forward/dr.hpp"
 #include "l4lb/forward/frame_buffer.hpp"
+#include "l4lb/forward/full_nat.hpp"
 #include "l4lb/forward/icmp_too_big.hpp"
 #include "l4lb/forward/nat.hpp"
 #include "l4lb/forward/record_route.hpp"
@@ -63,6 +67,12 @@ struct director_config {
   std::uint32_t template_capacity = 1u << 12;
   /// IPv4 reassembly (the kernel's limits by default).
   fragment_config fragments{};
+  /// FullNAT (--fullnat servers): off by default, since it costs 4 bytes per connection slot
+  /// plus 768 KiB per local address (a reply index over every local port); without it such
+  /// servers' packets are dropped as method_unsupported.
+  bool full_nat = false;
+  /// Local addresses FullNAT can use at once (the first ones the configuration names).
+  std::uint32_t full_nat_local_addresses = 4;
   std::uint64_t seed = 0;
   /// Where the connection tables' arrays come from (nullptr: new/delete).
   std::pmr::memory_resource* memory = nullptr;
@@ -86,8 +96,20 @@ class director {
         frags_(cfg.fragments),
         scratch_(std::make_unique<std::byte[]>(scratch_bytes)),
         frag_out_(std::make_unique<std::byte[]>(frag_out_bytes)) {
-    v4_.set_observer({&director::on_count, this});
-    v6_.set_observer({&director::on_count, this});
+    v4_.set_observer({&director::on_count_v4, this});
+    v6_.set_observer({&director::on_count_v6, this});
+    if (cfg.full_nat) {
+      fn_locals_max_ = cfg.full_nat_local_addresses;
+      fn_port_v4_ = std::make_unique<std::uint32_t[]>(v4_.slot_count());
+      fn_port_v6_ = std::make_unique<std::uint32_t[]>(v6_.slot_count());
+      std::fill_n(fn_port_v4_.get(), v4_.slot_count(), fn_none);
+      std::fill_n(fn_port_v6_.get(), v6_.slot_count(), fn_none);
+      const std::size_t n = std::size_t{fn_locals_max_} * 3 * 65536;
+      fn_reply_ = std::make_unique<std::uint32_t[]>(n);
+      std::fill_n(fn_reply_.get(), n, fn_none);
+      fn_cursor_.assign(std::size_t{fn_locals_max_} * 3, 0);
+      fn_locals_.reserve(fn_locals_max_);
+    }
     port_.read_service = [this](std::uint32_t id, service_status& s) { read_service(id, s); };
     port_.read_dest = [this](std::uint32_t h, dest_status& s) { read_dest(h, s); };
     port_.read_conns = [this](std::vector<conn_row>& rows, std::int64_t now) { read_conns(rows, now); };
@@ -412,6 +434,15 @@ class director {
       ds.stats.add_in(bytes);
       return to_real_server(buf, pkt, d, handle, d.spec.endpoint.port ? d.spec.endpoint.port : k.dst_port);
     }
+    // FullNAT: a local address and port first (ours; DPVS's FNAT).
+    std::uint32_t fn_li = fn_none, fn_port = 0;
+    if (d.spec.method == forward_method::full_nat) {
+      if (!fn_reply_) return drop(director_drop::method_unsupported);
+      fn_li = fn_local_for(d);
+      if (fn_li == fn_none) return drop(director_drop::method_unsupported);
+      fn_port = fn_allocate(fn_li, k.protocol);
+      if (fn_port == 0) return drop(forward::forward_error::port_pool_exhausted);
+    }
     conn::new_conn nc;
     nc.dest = handle;
     nc.nat = d.spec.method == forward_method::masq;
@@ -424,6 +455,14 @@ class director {
     state_update<Addr>(pkt, *ins, flags, conn::direction::input, now);
     ss.stats.add_in(bytes);
     ds.stats.add_in(bytes);
+    if (fn_li != fn_none) {
+      fn_bind(Addr::size == 16, *ins, fn_li, k.protocol, fn_port);
+      const wire::endpoint local{fn_locals_[fn_li], static_cast<std::uint16_t>(fn_port)};
+      fn_local_ = &local;
+      verdict v = to_real_server(buf, pkt, d, handle, t.dest_port(*ins));
+      fn_local_ = nullptr;
+      return v;
+    }
     return to_real_server(buf, pkt, d, handle, t.dest_port(*ins));
   }
 
@@ -464,6 +503,15 @@ class director {
     const std::uint32_t bytes = static_cast<std::uint32_t>(pkt.l3_len());
     ds.stats.add_in(bytes);
     if (d.live) services_[d.service_id].stats.add_in(bytes);
+    if (d.spec.method == forward_method::full_nat && fn_reply_) {
+      const std::uint32_t packed = (Addr::size == 16 ? fn_port_v6_ : fn_port_v4_)[ref];
+      if (packed == fn_none) return drop(director_drop::method_unsupported);
+      const wire::endpoint local{fn_locals_[packed >> 18], static_cast<std::uint16_t>(packed & 0xFFFF)};
+      fn_local_ = &local;
+      verdict v = to_real_server(buf, pkt, d, handle, t.dest_port(ref));
+      fn_local_ = nullptr;
+      return v;
+    }
     return to_real_server(buf, pkt, d, handle, t.dest_port(ref));
   }
 
@@ -496,7 +544,7 @@ class director {
                          std::uint16_t real_port) noexcept {
     const forward_method m = d.spec.method;
     if (m == forward_method::local) return pass(pass_reason::local_dest);
-    if (m == forward_method::full_nat) return drop(director_drop::method_unsupported);
+    if (m == forward_method::full_nat && fn_local_ == nullptr) return drop(director_drop::method_unsupported);
     if (!d.has_mac) {
       note_missing_neighbour(d.spec.endpoint.address);
       return drop(director_drop::no_neighbour);
@@ -526,6 +574,16 @@ class director {
         return from_forward(forward::nat_inbound(buf, pkt, c, d.nat, reply_slot_), m, handle,
                             d.nat.l2.dst, false);
       }
+      case forward_method::full_nat: {
+        forward::full_nat_connection c;
+        const wire::flow_key& k = pkt.key();
+        c.client = {k.src_address(), k.src_port};
+        c.vip = {k.dst_address(), k.dst_port};
+        c.local = *fn_local_;
+        c.real = {d.spec.endpoint.address, real_port};
+        return from_forward(forward::full_nat_inbound(buf, pkt, c, d.nat, reply_slot_), m, handle,
+                            d.nat.l2.dst, false);
+      }
       case forward_method::tunnel:
         if (!d.has_tunnel_source) return drop(director_drop::family_unsupported);
         return from_forward(
@@ -550,10 +608,111 @@ class director {
   verdict reply_direction(forward::frame_buffer& buf, const wire::packet_view& pkt,
                           std::int64_t now) noexcept {
     auto& t = table<Addr>();
+    if (fn_reply_) {
+      const conn::conn_ref fr = fn_find<Addr>(pkt, now);
+      if (fr != conn::no_conn) return full_nat_reply<Addr>(buf, pkt, fr, now);
+    }
     const auto rk = conn::reply_key<Addr>::from_flow(pkt.key());
     const conn::conn_ref ref = t.find_reply(rk, now);
     if (ref == conn::no_conn || !t.is_nat(ref)) return pass(pass_reason::no_service);
     return nat_reply<Addr>(buf, pkt, ref, now, false);
+  }
+
+  // ------------------------------------------------------------------ FullNAT
+
+  static constexpr std::uint32_t fn_none = 0xFFFF'FFFFu;
+  static constexpr std::uint32_t fn_min_port = 1024;
+
+  static int fn_proto(std::uint8_t p) noexcept {
+    return p == wire::ip_proto::tcp ? 0 : p == wire::ip_proto::udp ? 1 : p == wire::ip_proto::sctp ? 2 : -1;
+  }
+  [[nodiscard]] std::uint32_t fn_index(const wire::ip_address& a) const noexcept {
+    for (std::uint32_t i = 0; i < fn_locals_.size(); ++i)
+      if (fn_locals_[i] == a) return i;
+    return fn_none;
+  }
+  /// The server's first local address of its family that this director indexes.
+  [[nodiscard]] std::uint32_t fn_local_for(const dest_runtime& d) const noexcept {
+    for (const auto& a : d.spec.full_nat_local)
+      if (a.family() == d.spec.endpoint.address.family())
+        if (const std::uint32_t i = fn_index(a); i != fn_none) return i;
+    return fn_none;
+  }
+  std::uint32_t* fn_slot(std::uint32_t li, int pi, std::uint32_t port) noexcept {
+    return fn_reply_.get() + ((std::size_t{li} * 3 + static_cast<std::size_t>(pi)) << 16) + port;
+  }
+  /// A free local port (clock order from the last one given), or 0 after a bounded search.
+  std::uint32_t fn_allocate(std::uint32_t li, std::uint8_t protocol) noexcept {
+    const int pi = fn_proto(protocol);
+    if (pi < 0) return 0;
+    std::uint32_t& cursor = fn_cursor_[std::size_t{li} * 3 + static_cast<std::size_t>(pi)];
+    for (std::uint32_t probe = 0; probe < 4096; ++probe) {
+      cursor = cursor + 1 > 65535 || cursor < fn_min_port ? fn_min_port : cursor + 1;
+      if (*fn_slot(li, pi, cursor) == fn_none) return cursor;
+    }
+    return 0;
+  }
+  void fn_bind(bool v6, conn::conn_ref ref, std::uint32_t li, std::uint8_t protocol, std::uint32_t port) noexcept {
+    const int pi = fn_proto(protocol);
+    *fn_slot(li, pi, port) = ref | (v6 ? 0x8000'0000u : 0u);
+    (v6 ? fn_port_v6_ : fn_port_v4_)[ref] = li << 18 | static_cast<std::uint32_t>(pi) << 16 | port;
+  }
+  void fn_unbind(bool v6, std::uint32_t ref) noexcept {
+    std::uint32_t& packed = (v6 ? fn_port_v6_ : fn_port_v4_)[ref];
+    if (packed == fn_none) return;
+    std::uint32_t* e = fn_slot(packed >> 18, static_cast<int>((packed >> 16) & 3), packed & 0xFFFF);
+    if (*e == (ref | (v6 ? 0x8000'0000u : 0u))) *e = fn_none;
+    packed = fn_none;
+  }
+  /// The FullNAT connection a real server's packet to a local endpoint belongs to.
+  template <class Addr>
+  [[nodiscard]] conn::conn_ref fn_find(const wire::packet_view& pkt, std::int64_t now) noexcept {
+    const wire::flow_key& k = pkt.key();
+    const int pi = fn_proto(k.protocol);
+    if (pi < 0) return conn::no_conn;
+    const std::uint32_t li = fn_index(k.dst_address());
+    if (li == fn_none) return conn::no_conn;
+    const std::uint32_t e = *fn_slot(li, pi, k.dst_port);
+    if (e == fn_none || ((e >> 31) != 0) != (Addr::size == 16)) return conn::no_conn;
+    const conn::conn_ref ref = e & 0x7FFF'FFFFu;
+    auto& t = table<Addr>();
+    if (t.remaining_ns(ref, now) <= 0) return conn::no_conn;
+    const dest_runtime& d = snap_->dests[t.dest(ref)];
+    if (d.spec.endpoint.address.raw() != k.src_addr || t.dest_port(ref) != k.src_port)
+      return conn::no_conn;
+    return ref;
+  }
+  template <class Addr>
+  verdict full_nat_reply(forward::frame_buffer& buf, const wire::packet_view& pkt, conn::conn_ref ref,
+                         std::int64_t now) noexcept {
+    auto& t = table<Addr>();
+    const std::uint32_t handle = t.dest(ref);
+    const dest_runtime& d = snap_->dests[handle];
+    const auto ck = t.key(ref);
+    forward::full_nat_connection c;
+    c.client = {wire::ip_address(ck.client_addr), ck.client_port};
+    c.vip = {wire::ip_address(ck.virtual_addr), ck.virtual_port};
+    c.local = {pkt.key().dst_address(), pkt.key().dst_port};
+    c.real = {d.spec.endpoint.address, t.dest_port(ref)};
+    const wire::mac_address* mac = neighbour(c.client.address);
+    if (!mac) {
+      const auto& gw = c.client.address.is_v4() ? snap_->identity.gateway_v4 : snap_->identity.gateway_v6;
+      if (gw) mac = neighbour(*gw);
+    }
+    if (!mac) {
+      note_missing_neighbour(c.client.address);
+      return drop(director_drop::no_neighbour);
+    }
+    state_update<Addr>(pkt, ref, pkt.tcp_flags(), conn::direction::output, now);
+    const std::uint32_t bytes = static_cast<std::uint32_t>(pkt.l3_len());
+    dests_[handle].stats.add_out(bytes);
+    if (d.live) services_[d.service_id].stats.add_out(bytes);
+    forward::nat_config cfg;
+    cfg.l2.src = snap_->identity.mac;
+    cfg.l2.dst = *mac;
+    cfg.keep_quoted_l4_checksum = true;
+    return from_forward(forward::full_nat_outbound(buf, pkt, c, cfg, reply_slot_),
+                        forward_method::full_nat, handle, *mac, true);
   }
 
   template <class Addr>
@@ -830,8 +989,17 @@ class director {
 
   // ------------------------------------------------------------------ counts (observer)
 
-  static void on_count(void* ctx, const conn::count_event& e) noexcept {
+  static void on_count_v4(void* ctx, const conn::count_event& e) noexcept {
     auto* self = static_cast<director*>(ctx);
+    if (e.change == conn::count_change::conn_unbound && self->fn_reply_) self->fn_unbind(false, e.conn);
+    on_count(self, e);
+  }
+  static void on_count_v6(void* ctx, const conn::count_event& e) noexcept {
+    auto* self = static_cast<director*>(ctx);
+    if (e.change == conn::count_change::conn_unbound && self->fn_reply_) self->fn_unbind(true, e.conn);
+    on_count(self, e);
+  }
+  static void on_count(director* self, const conn::count_event& e) noexcept {
     dest_state& ds = self->dests_[e.dest];
     ds.active.store(e.counts.active_conns, std::memory_order_relaxed);
     ds.inactive.store(e.counts.inactive_conns, std::memory_order_relaxed);
@@ -955,6 +1123,10 @@ class director {
       (void)v6_.set_dest_quiesced(h, d.live && d.spec.weight == 0);
       ds.position = no_position;
       if (d.live) ds.service_id = d.service_id;
+      // FullNAT local addresses keep their index for the director's life (replies find them).
+      if (fn_reply_ && d.live && d.spec.method == forward_method::full_nat)
+        for (const auto& a : d.spec.full_nat_local)
+          if (fn_index(a) == fn_none && fn_locals_.size() < fn_locals_max_) fn_locals_.push_back(a);
     }
     // Services and their schedulers.
     for (std::uint32_t id = 0; id < limits_.max_services; ++id) {
@@ -1085,6 +1257,13 @@ class director {
   std::uint64_t last_inserted_ = 0;
   std::uint32_t backlog_ = 0;
   std::int64_t next_estimate_ = 0;
+  // FullNAT (director_config::full_nat): ports by connection, connections by local port.
+  std::unique_ptr<std::uint32_t[]> fn_port_v4_, fn_port_v6_;
+  std::unique_ptr<std::uint32_t[]> fn_reply_;
+  std::vector<std::uint32_t> fn_cursor_;
+  std::vector<wire::ip_address> fn_locals_;
+  std::uint32_t fn_locals_max_ = 0;
+  const wire::endpoint* fn_local_ = nullptr;  // the local endpoint of the packet being forwarded
   fragment_table frags_;
   std::unique_ptr<std::byte[]> scratch_;
   std::unique_ptr<std::byte[]> frag_out_;
