@@ -1044,15 +1044,13 @@ class director {
   }
 
   void estimate() noexcept {
-    for (std::uint32_t id = 0; id < limits_.max_services; ++id) {
+    for (const std::uint32_t id : live_services_) {
       service_state& ss = services_[id];
-      if (ss.generation == 0) continue;
       ss.est.step(ss.stats.read());
       ss.published_rates.store(ss.est.read());
     }
-    for (std::uint32_t h = 0; h < limits_.max_dests; ++h) {
+    for (const std::uint32_t h : live_dests_) {
       dest_state& ds = dests_[h];
-      if (ds.generation == 0) continue;
       ds.est.step(ds.stats.read());
       ds.published_rates.store(ds.est.read());
     }
@@ -1166,6 +1164,13 @@ class director {
         if (ss.sched) ss.sched->counts_changed(ss.list, p);
       }
     }
+    // What the estimator steps: every service and real server this director has state for.
+    live_services_.clear();
+    live_dests_.clear();
+    for (std::uint32_t id = 0; id < limits_.max_services; ++id)
+      if (services_[id].generation != 0) live_services_.push_back(id);
+    for (std::uint32_t h = 0; h < limits_.max_dests; ++h)
+      if (dests_[h].generation != 0) live_dests_.push_back(h);
     port_.seen_generation.store(s.generation, std::memory_order_release);
     report_free_handles();
   }
@@ -1264,6 +1269,7 @@ class director {
   std::vector<wire::ip_address> fn_locals_;
   std::uint32_t fn_locals_max_ = 0;
   const wire::endpoint* fn_local_ = nullptr;  // the local endpoint of the packet being forwarded
+  std::vector<std::uint32_t> live_services_, live_dests_;
   fragment_table frags_;
   std::unique_ptr<std::byte[]> scratch_;
   std::unique_ptr<std::byte[]> frag_out_;
