@@ -114,15 +114,15 @@ void list(benchmark::State& state, config::list_request req) {
   state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(out.size()));
 }
 void BM_list_ln(benchmark::State& state) {
-  list(state, config::list_request{.numeric = true, .service = {}});
+  list(state, config::list_request{.numeric = true});
 }
 BENCHMARK(BM_list_ln)->Unit(benchmark::kMillisecond);
 void BM_list_ln_nosort(benchmark::State& state) {
-  list(state, config::list_request{.numeric = true, .nosort = true, .service = {}});
+  list(state, config::list_request{.numeric = true, .nosort = true});
 }
 BENCHMARK(BM_list_ln_nosort)->Unit(benchmark::kMillisecond);
 void BM_list_stats(benchmark::State& state) {
-  list(state, config::list_request{.numeric = true, .stats = true, .service = {}});
+  list(state, config::list_request{.numeric = true, .stats = true});
 }
 BENCHMARK(BM_list_stats)->Unit(benchmark::kMillisecond);
 
