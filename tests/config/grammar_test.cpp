@@ -238,13 +238,13 @@ TEST_CASE("grammar: listing flags") {
     return std::get<list_request>(p->what);
   };
   CHECK(req("") == list_request{});  // ipvsadm without arguments
-  CHECK(req("-Ln") == list_request{.numeric = true, .service = {}});
-  CHECK(req("-l -n") == list_request{.numeric = true, .service = {}});
-  CHECK(req("-Lnc") == list_request{.numeric = true, .connections = true, .service = {}});
+  CHECK(req("-Ln") == list_request{.numeric = true});
+  CHECK(req("-l -n") == list_request{.numeric = true});
+  CHECK(req("-Lnc") == list_request{.numeric = true, .connections = true});
   CHECK(req("--list --numeric --stats --exact") ==
-        list_request{.numeric = true, .stats = true, .exact = true, .service = {}});
+        list_request{.numeric = true, .stats = true, .exact = true});
   CHECK(req("-LnX --rate") ==
-        list_request{.numeric = true, .rate = true, .exact = true, .service = {}});
+        list_request{.numeric = true, .rate = true, .exact = true});
   CHECK(req("-Ln --thresholds --nosort").thresholds);
   CHECK(req("-Ln --thresholds --nosort").nosort);
   CHECK(req("-Ln --persistent-conn").persistent_conn);

@@ -229,7 +229,7 @@ TEST_CASE("listing: connection counts and a quiesced server come from the callba
     s.inactive_conns = handle == h12 ? 17 : 5;
     return s;
   };
-  CHECK(listing(in, list_request{.numeric = true, .service = {}}) == tutorial_counts);
+  CHECK(listing(in, list_request{.numeric = true}) == tutorial_counts);
 }
 
 TEST_CASE("listing: every forwarding method and tunnel option, with and without --tun-info") {
@@ -275,7 +275,7 @@ TEST_CASE("listing: --thresholds and --persistent-conn") {
     s.persist_conns = h == h12 ? 4 : 0;
     return s;
   };
-  CHECK(listing(in, list_request{.numeric = true, .thresholds = true, .service = {}}) ==
+  CHECK(listing(in, list_request{.numeric = true, .thresholds = true}) ==
         thresholds_ln);
   const auto pcfg = load(
       "-A -t 198.18.0.100:80 -s rr -p\n"
@@ -290,7 +290,7 @@ TEST_CASE("listing: --thresholds and --persistent-conn") {
     s.persist_conns = h == p12 ? 4 : 0;
     return s;
   };
-  CHECK(listing(pin, list_request{.numeric = true, .persistent_conn = true, .service = {}}) ==
+  CHECK(listing(pin, list_request{.numeric = true, .persistent_conn = true}) ==
         persistent_conn_ln);
 }
 
@@ -333,10 +333,10 @@ TEST_CASE("listing: --stats (and --exact) and --rate from the counter callbacks"
     }
     return s;
   };
-  CHECK(listing(in, list_request{.numeric = true, .stats = true, .service = {}}) == stats_ln);
-  CHECK(listing(in, list_request{.numeric = true, .stats = true, .exact = true, .service = {}}) ==
+  CHECK(listing(in, list_request{.numeric = true, .stats = true}) == stats_ln);
+  CHECK(listing(in, list_request{.numeric = true, .stats = true, .exact = true}) ==
         stats_exact_ln);
-  CHECK(listing(in, list_request{.numeric = true, .rate = true, .service = {}}) == rate_ln);
+  CHECK(listing(in, list_request{.numeric = true, .rate = true}) == rate_ln);
 }
 
 TEST_CASE("listing: -Lnc with templates, in the order given") {
@@ -357,11 +357,11 @@ TEST_CASE("listing: -Lnc with templates, in the order given") {
   };
   listing_input in{cfg};
   in.connections = rows;
-  CHECK(listing(in, list_request{.numeric = true, .connections = true, .service = {}}) ==
+  CHECK(listing(in, list_request{.numeric = true, .connections = true}) ==
         conns_lnc);
   in.connections = std::span(rows).first(1);
-  CHECK(listing(in, list_request{.numeric = true, .connections = true, .persistent_conn = true,
-                                 .service = {}}) == conns_lnc_pc);
+  CHECK(listing(in, list_request{.numeric = true, .connections = true, .persistent_conn = true}) ==
+        conns_lnc_pc);
 }
 
 TEST_CASE("listing: --timeout, --daemon, one service, the banner's size") {
@@ -375,7 +375,7 @@ TEST_CASE("listing: --timeout, --daemon, one service, the banner's size") {
   CHECK(one == tutorial_ln.substr(tutorial_ln.find('\n') + 1));
   listing_input in{cfg};
   in.conn_table_size = 65536;
-  CHECK(listing(in, list_request{.numeric = true, .service = {}})
+  CHECK(listing(in, list_request{.numeric = true})
             .starts_with("IP Virtual Server version 1.2.1 (size=65536)\n"));
   std::string out;
   const auto e = write_listing(out, in,
@@ -387,7 +387,7 @@ TEST_CASE("listing: --timeout, --daemon, one service, the banner's size") {
   CHECK(e->exit_status == 1);
   CHECK(out.empty());
   std::ostringstream os;
-  CHECK(!write_listing(os, listing_input{cfg}, list_request{.numeric = true, .service = {}})
+  CHECK(!write_listing(os, listing_input{cfg}, list_request{.numeric = true})
              .has_value());
 }
 
@@ -412,7 +412,7 @@ TEST_CASE("listing: -L without -n through the resolver, names cut as ipvsadm cut
         "TCP  a-very-long-virtual-host-nam rr\n"
         "  -> real-server-twelve.example:h Route   1      0          0         \n"
         "  -> 198.18.0.13:http             Route   1      0          0         \n");
-  CHECK(listing(in, list_request{.numeric = true, .service = {}}) == tutorial_ln);
+  CHECK(listing(in, list_request{.numeric = true}) == tutorial_ln);
 }
 
 TEST_CASE("listing: services sort by fwmark, family, protocol, address, port") {

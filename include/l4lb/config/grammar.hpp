@@ -15,8 +15,9 @@
 // tokens of a rules line (split on space, tab, CR; a token "ipvsadm" is skipped).
 //
 // Where l4lb differs from ipvsadm, on purpose:
-// - IPv4 addresses and netmasks are dotted quads only (inet_aton's "10", "0x0a.1" forms are
-//   refused); host names need the resolver (ipvsadm: gethostbyname, IPv4 only, as here).
+// - IPv4 addresses and netmasks are dotted quads only (inet_aton's one-number and hexadecimal
+//   forms are refused); host names need the resolver (ipvsadm: gethostbyname, IPv4 only, as
+//   here).
 // - In a rules line a token that starts with '#' starts a comment to the end of the line
 //   (ipvsadm 1.31 means to, but its check looks at the wrong character, so `ipvsadm -R` refuses
 //   such lines); blank lines are skipped as ipvsadm does.
@@ -75,7 +76,8 @@ struct list_request {
   bool timeout = false;          ///< --timeout
   bool daemon = false;           ///< --daemon
   bool tun_info = false;         ///< --tun-info
-  std::optional<director::service_key> service;  ///< -L -t VIP:port lists that service only
+  /// -L -t VIP:port lists that service only.
+  std::optional<director::service_key> service = std::nullopt;
   friend bool operator==(const list_request&, const list_request&) = default;
 };
 

@@ -4,7 +4,8 @@
 //
 // Sorting (libipvs.c ipvs_cmp_services / ipvs_cmp_dests, ipvs_sort_*): qsort with comparators
 // that subtract host-order 32-bit values and keep the int result, so the order wraps around
-// (ipvs-notes 5.1): 198.18.0.1 sorts before 10.0.0.1-like addresses more than 2^31 below it.
+// (ipvs-notes 5.1): an address more than 2^31 above another sorts before it (the tests list
+// fd00::9000:0:0:0 before fd00::1:0:0:0).
 // Such a comparator is not a strict weak ordering across the wrap, so the result depends on the
 // sorting algorithm: Debian 12's glibc (2.36) qsort is a top-down merge sort (msort_with_tmp:
 // n1 = n / 2 on the left, the left element wins ties), reproduced here so even non-transitive
@@ -265,9 +266,10 @@ void merge_sort(std::span<T> v, std::vector<T>& tmp, Cmp cmp) {
   if (!nosort) {
     std::vector<const director::service_entry*> tmp;
     tmp.reserve(v.size());
-    merge_sort(std::span(v), tmp, [](const director::service_entry* a, const director::service_entry* b) {
-      return compare_services(a->spec.key, b->spec.key);
-    });
+    merge_sort(std::span(v), tmp,
+               [](const director::service_entry* a, const director::service_entry* b) {
+                 return compare_services(a->spec.key, b->spec.key);
+               });
   }
   return v;
 }
