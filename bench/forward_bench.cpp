@@ -139,7 +139,7 @@ void BM_full_nat_inbound(benchmark::State& state) {
   run(state, [&](fixture& fx) { return forward::full_nat_inbound(fx.buf, fx.pkt, conn, cfg).has_value(); });
 }
 
-template <forward::tunnel_type Type, bool Checksum>
+template <forward::tunnel_type Type, forward::tunnel_checksum Checksum>
 void BM_tunnel(benchmark::State& state) {
   forward::tunnel_config cfg;
   cfg.type = Type;
@@ -160,10 +160,10 @@ BENCHMARK(BM_nat_inbound)->Apply(sizes);
 BENCHMARK(BM_nat_inbound_full_checksums)->Apply(sizes);
 BENCHMARK(BM_nat_outbound)->Apply(sizes);
 BENCHMARK(BM_full_nat_inbound)->Apply(sizes);
-BENCHMARK(BM_tunnel<forward::tunnel_type::ipip, false>)->Name("BM_tunnel_ipip")->Apply(sizes);
-BENCHMARK(BM_tunnel<forward::tunnel_type::gue, false>)->Name("BM_tunnel_gue")->Apply(sizes);
-BENCHMARK(BM_tunnel<forward::tunnel_type::gue, true>)->Name("BM_tunnel_gue_csum")->Apply(sizes);
-BENCHMARK(BM_tunnel<forward::tunnel_type::gre, false>)->Name("BM_tunnel_gre")->Apply(sizes);
-BENCHMARK(BM_tunnel<forward::tunnel_type::gre, true>)->Name("BM_tunnel_gre_csum")->Apply(sizes);
+BENCHMARK(BM_tunnel<forward::tunnel_type::ipip, forward::tunnel_checksum::none>)->Name("BM_tunnel_ipip")->Apply(sizes);
+BENCHMARK(BM_tunnel<forward::tunnel_type::gue, forward::tunnel_checksum::none>)->Name("BM_tunnel_gue")->Apply(sizes);
+BENCHMARK(BM_tunnel<forward::tunnel_type::gue, forward::tunnel_checksum::csum>)->Name("BM_tunnel_gue_csum")->Apply(sizes);
+BENCHMARK(BM_tunnel<forward::tunnel_type::gre, forward::tunnel_checksum::none>)->Name("BM_tunnel_gre")->Apply(sizes);
+BENCHMARK(BM_tunnel<forward::tunnel_type::gre, forward::tunnel_checksum::csum>)->Name("BM_tunnel_gre_csum")->Apply(sizes);
 
 }  // namespace

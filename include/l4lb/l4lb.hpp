@@ -38,13 +38,17 @@
 #include "l4lb/conn/tcp_state.hpp"
 #include "l4lb/conn/timeouts.hpp"
 
-// forward: DR, NAT, FullNAT and tunnel rewriters on the caller's buffer; decapsulation
+// forward: DR, NAT, FullNAT and tunnel rewriters on the caller's buffer; decapsulation; IPv4
+// fragmentation; the director's own ICMP answers (MTU, port unreachable, echo reply)
 #include "l4lb/forward/decap.hpp"
 #include "l4lb/forward/dr.hpp"
 #include "l4lb/forward/forward_error.hpp"
+#include "l4lb/forward/fragment.hpp"
 #include "l4lb/forward/frame_buffer.hpp"
 #include "l4lb/forward/full_nat.hpp"
+#include "l4lb/forward/icmp_reply.hpp"
 #include "l4lb/forward/icmp_too_big.hpp"
+#include "l4lb/forward/ip_id.hpp"
 #include "l4lb/forward/nat.hpp"
 #include "l4lb/forward/record_route.hpp"
 #include "l4lb/forward/tunnel.hpp"

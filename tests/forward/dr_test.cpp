@@ -213,16 +213,24 @@ TEST_CASE("direct_route: over the MTU with DF, the frag-needed answer instead of
   // 14 Ethernet + 576 IP (20 + 8 + 548 quoted).
   CHECK(r->frame.size() == 14 + 576);
   CHECK(to_bytes(g.buf.frame()) == in);  // the packet itself is left alone
-  // No reply buffer: a named error.
+  CHECK(r->mtu == 1300);
+  // No reply buffer: its own named error; a buffer one byte short: too_big. Nothing written.
   auto r2 = forward::direct_route(g.buf, *pkt, cfg);
   REQUIRE_FALSE(r2);
-  CHECK(r2.error() == forward_error::too_big);
-  // Without DF the packet goes on (the caller's stack fragments it).
+  CHECK(r2.error() == forward_error::no_reply_buffer);
+  std::vector<std::byte> short_reply(14 + 576 - 1);
+  auto r2b = forward::direct_route(g.buf, *pkt, cfg, short_reply);
+  REQUIRE_FALSE(r2b);
+  CHECK(r2b.error() == forward_error::too_big);
+  CHECK(to_bytes(g.buf.frame()) == in);
+  // Without DF the packet is rewritten and marked for fragmentation at the MTU (fragment.hpp).
   const bytes nodf = packet_builder{}.eth().ipv4("198.18.0.2", "198.18.0.100").udp(1, 2).payload(1400, 1).build();
   guarded_frame g3(nodf, 0);
   auto p3 = wire::parse(g3.buf.frame());
   auto r3 = forward::direct_route(g3.buf, *p3, cfg, reply);
   REQUIRE(r3);
-  CHECK(r3->action == forward::forward_action::forward);
+  CHECK(r3->action == forward::forward_action::fragment);
+  CHECK(r3->mtu == 1300);
+  CHECK(r3->l3_offset == 14);
 }
 }

@@ -3,6 +3,7 @@
 // encapsulate -> decapsulate round trips, and bad input (truncation, headroom, lying lengths).
 #include <doctest/doctest.h>
 
+#include <optional>
 #include <set>
 #include <string>
 
@@ -109,7 +110,7 @@ TEST_CASE("tunnel_encapsulate: GUE and GRE, with and without checksums, byte for
     CAPTURE(static_cast<int>(fx.type));
     CAPTURE(fx.checksum);
     auto cfg = tun_cfg(fx.type, "198.18.0.254");
-    cfg.checksum = fx.checksum;
+    cfg.checksum = fx.checksum ? forward::tunnel_checksum::csum : forward::tunnel_checksum::none;
     cfg.gue_src_port_min = cfg.gue_src_port_max = 0xbeef;
     const bytes expected = hex_bytes(std::string(fx.outer) + syn_inner_ttl63);
     CHECK(to_hex(encap(frames[2], cfg, "198.18.0.11")) == to_hex(expected));
@@ -126,7 +127,8 @@ TEST_CASE("tunnel_encapsulate: GUE source port is per flow and in range; ECN CE 
     const std::uint16_t port = static_cast<std::uint16_t>((std::to_integer<unsigned>(a[34]) << 8) | std::to_integer<unsigned>(a[35]));
     CHECK(port >= 32768);
     CHECK(port <= 60999);
-    CHECK(a == b);  // stable per flow
+    CHECK(a[34] == b[34]);  // stable per flow (the outer IDs differ: the inner packet has no DF)
+    CHECK(a[35] == b[35]);
     ports.insert(port);
     // Inner TOS 0xbb = DSCP 46 | CE (0b11): outer 0xba (ECT(0)); the inner keeps 0xbb.
     CHECK(a[15] == std::byte{0xba});
@@ -184,23 +186,37 @@ TEST_CASE("tunnel_encapsulate: over the MTU with DF, the frag-needed answer, byt
       }());
   REQUIRE(in.size() == 114);
   // IPIP with MTU 100: the threshold is 100 - 20 = 80 < 100, DF set -> answer (ipvs-notes 0A):
-  // to the client's MAC from the director's; IPv4 TOS 0xc0, total 20 + 8 + 100 = 128, ID 0,
-  // DF 0, TTL 64, protocol 1, checksum 0xed32, VIP -> client; ICMP 3/4, checksum 0x898d, unused
-  // 0, next-hop MTU 80 (0x0050); quote = the whole packet with TTL 63 (checksum 0xaf02).
+  // to the client's MAC from the director's; IPv4 TOS 0xc0, total 20 + 8 + 100 = 128, ID from the
+  // generator (0 shown here; patched below with the checksum), DF 0, TTL 64, protocol 1,
+  // checksum 0xed32 for ID 0, VIP -> client; ICMP 3/4, checksum 0x898d, unused 0, next-hop MTU
+  // 80 (0x0050); quote = the whole packet with TTL 63 (checksum 0xaf02).
   std::string exp =
       "02 00 c6 12 00 02 02 00 c6 12 00 fe 08 00 45 c0 00 80 00 00 00 00 40 01 ed 32 c6 12 00 64"
       "c6 12 00 02 03 04 89 8d 00 00 00 50 45 00 00 64 00 07 40 00 3f 06 af 02 c6 12 00 02 c6 12"
       "00 64 9c 40 00 50 00 00 00 01 00 00 00 02 50 10 ff ff ef e3 00 00";
   for (int i = 0; i < 60; ++i) exp += " 5a";
-  const bytes expected = hex_bytes(exp);
+  bytes expected = hex_bytes(exp);
+  // The answer's ID: the next one of the configured generator for VIP -> client, ICMP (a twin
+  // generator with the same seed predicts it); the IP checksum follows it.
+  forward::ip_id_generator ids{7}, twin{7};
+  const std::uint16_t id = twin.next(ip("198.18.0.100"), ip("198.18.0.2"), wire::ip_proto::icmp);
+  expected[14 + 4] = std::byte(id >> 8);
+  expected[14 + 5] = std::byte(id & 0xFF);
+  expected[14 + 10] = expected[14 + 11] = std::byte{0};
+  const std::uint16_t sum = inet_checksum(std::span<const std::byte>(expected).subspan(14, 20));
+  expected[14 + 10] = std::byte(sum >> 8);
+  expected[14 + 11] = std::byte(sum & 0xFF);
   guarded_frame g(in, 64);
   auto pkt = wire::parse(g.buf.frame());
   auto cfg = tun_cfg(tunnel_type::ipip, "198.18.0.254");
   cfg.mtu = 100;
+  cfg.ip_ids = &ids;
   std::vector<std::byte> reply(forward::too_big_reply_len(*pkt));
   auto r = forward::tunnel_encapsulate(g.buf, *pkt, ip("198.18.0.11"), cfg, reply);
   REQUIRE(r);
   CHECK(r->action == forward::forward_action::reply_icmp);
+  CHECK(r->mtu == 80);  // the threshold the answer announces
+  CHECK(r->l3_offset == 14);
   CHECK(to_hex(r->frame) == to_hex(expected));
   CHECK(to_bytes(g.buf.frame()) == in);  // not forwarded, not modified
   // A reply buffer one byte short: named error, nothing written past it (ASan).
@@ -264,7 +280,7 @@ TEST_CASE("tunnel: encapsulate then decapsulate gives back the original bytes ex
           CAPTURE(static_cast<int>(t));
           CAPTURE(csum);
           auto cfg = tun_cfg(t, locals[outer]);
-          cfg.checksum = csum;
+          cfg.checksum = csum ? forward::tunnel_checksum::csum : forward::tunnel_checksum::none;
           cfg.decrement_ttl = false;
           cfg.rewrite_l2 = false;  // keep the client's MACs and the tag: only the tunnel differs
           auto wrapped = encap(in, cfg, reals[outer]);
@@ -315,7 +331,7 @@ TEST_CASE("decapsulate: every truncation of a tunnel packet is refused by name, 
   const bytes in = packet_builder{}.eth().ipv4("198.18.0.2", "198.18.0.100").udp(1, 2).payload(9).build();
   for (auto t : {tunnel_type::ipip, tunnel_type::gue, tunnel_type::gre}) {
     auto cfg = tun_cfg(t, "198.18.0.254");
-    cfg.checksum = true;
+    cfg.checksum = forward::tunnel_checksum::csum;
     auto wrapped = encap(in, cfg, "198.18.0.11");
     bytes ip_only(wrapped.begin() + 14, wrapped.end());
     for (std::size_t n = 0; n < ip_only.size(); ++n) {
@@ -397,5 +413,96 @@ TEST_CASE("decapsulate: tunnel headers that lie about lengths, or are not tunnel
   }
   // Plain TCP is not a tunnel.
   expect(packet_builder{}.ipv4("198.18.0.2", "198.18.0.11").tcp(1, 2, 2).build(), forward_error::not_tunnel);
+}
+}
+
+TEST_SUITE("forward") {
+TEST_CASE("tunnel_encapsulate: an unset local address is a bad_config, not an outer source 0.0.0.0") {
+  const bytes in = packet_builder{}.eth().ipv4("198.18.0.2", "198.18.0.100").udp(1, 2).payload(10).build();
+  for (const char* real : {"198.18.0.11", "fd00:198:18::11"}) {
+    CAPTURE(real);
+    forward::tunnel_config cfg;  // local left as it is
+    cfg.l2 = {director_mac, real_mac, {}};
+    guarded_frame g(in, 64);
+    auto pkt = wire::parse(g.buf.frame());
+    auto r = forward::tunnel_encapsulate(g.buf, *pkt, ip(real), cfg);
+    REQUIRE_FALSE(r);
+    CHECK(r.error() == forward_error::bad_config);
+    CHECK(to_bytes(g.buf.frame()) == in);
+    cfg.local = ip("::");
+    auto r6 = forward::tunnel_encapsulate(g.buf, *pkt, ip(real), cfg);
+    REQUIRE_FALSE(r6);
+    CHECK(r6.error() == forward_error::bad_config);
+  }
+}
+
+TEST_CASE("tunnel_encapsulate: outer IPv4 IDs are generated per destination unless given or DF") {
+  const bytes nodf = packet_builder{}.eth().ipv4("198.18.0.2", "198.18.0.100", {.ident = 9}).udp(1, 2).payload(10).build();
+  auto outer_id = [&](const bytes& in, const forward::tunnel_config& cfg, const char* real,
+                      std::optional<std::uint16_t> id = std::nullopt) {
+    guarded_frame g(in, 64);
+    auto pkt = wire::parse(g.buf.frame());
+    auto r = forward::tunnel_encapsulate(g.buf, *pkt, ip(real), cfg, {}, id);
+    REQUIRE(r);
+    auto o = wire::parse(r->frame);
+    REQUIRE(o);
+    CHECK(o->ipv4().verify_checksum());
+    return o->ipv4().ident();
+  };
+  // Default: the shared generator, so consecutive packets to one real server get different IDs
+  // (before: always 0, which breaks reassembly of anything fragmented later; RFC 6864).
+  auto cfg = tun_cfg(tunnel_type::ipip, "198.18.0.254");
+  const auto a = outer_id(nodf, cfg, "198.18.0.11");
+  const auto b = outer_id(nodf, cfg, "198.18.0.11");
+  CHECK(a != b);
+  CHECK(static_cast<std::uint16_t>(a + 1) == b);  // one counter per (source, destination, protocol)
+  // A generator of one's own gives reproducible IDs: the next value of its counter.
+  forward::ip_id_generator mine{1}, twin{1};
+  cfg.ip_ids = &mine;
+  for (int i = 0; i < 3; ++i)
+    CHECK(outer_id(nodf, cfg, "198.18.0.11") == twin.next(ip("198.18.0.254"), ip("198.18.0.11"), wire::ip_proto::ipip));
+  // The caller's explicit ID wins; with DF inside, the outer ID is 0 as in the kernel.
+  CHECK(outer_id(nodf, cfg, "198.18.0.11", 0x1234) == 0x1234);
+  CHECK(outer_id(nodf, cfg, "198.18.0.11", 0) == 0);
+  const bytes df = packet_builder{}.eth().ipv4("198.18.0.2", "198.18.0.100", {.dont_frag = true}).udp(1, 2).build();
+  CHECK(outer_id(df, cfg, "198.18.0.11") == 0);
+}
+
+TEST_CASE("ip_id_generator: one counter per (source, destination, protocol), seeded, shared default") {
+  forward::ip_id_generator g{5};
+  const auto s = ip("198.18.0.254"), d1 = ip("198.18.0.11"), d2 = ip("198.18.0.12");
+  const auto first = g.next(s, d1, wire::ip_proto::udp);
+  for (std::uint16_t i = 1; i < 100; ++i) CHECK(g.next(s, d1, wire::ip_proto::udp) == static_cast<std::uint16_t>(first + i));
+  forward::ip_id_generator other{6};
+  CHECK(other.next(s, d1, wire::ip_proto::udp) != first);  // the seed moves the start
+  // Another destination has its own counter (with 2048 buckets these two do not share one).
+  forward::ip_id_generator h{5};
+  CHECK(h.next(s, d1, wire::ip_proto::udp) == first);
+  (void)h.next(s, d2, wire::ip_proto::udp);
+  CHECK(h.next(s, d1, wire::ip_proto::udp) == static_cast<std::uint16_t>(first + 1));
+  CHECK(&forward::ip_ids_or_default(nullptr) == &forward::default_ip_id_generator());
+  CHECK(&forward::ip_ids_or_default(&h) == &h);
+}
+
+TEST_CASE("tunnel_encapsulate: --tun-remcsum writes --tun-csum's bytes for GUE and is GUE's only") {
+  // ipvs-notes 0A: "--tun-csum (and --tun-remcsum) write a full checksum". Forwarded packets have
+  // complete inner checksums, so remote checksum offload has nothing to offload.
+  auto frames = capture_frames("client-vip-http.pcap");
+  REQUIRE(frames.size() > 3);
+  auto csum = tun_cfg(tunnel_type::gue, "198.18.0.254");
+  csum.checksum = forward::tunnel_checksum::csum;
+  auto rem = csum;
+  rem.checksum = forward::tunnel_checksum::remcsum;
+  CHECK(to_hex(encap(frames[2], rem, "198.18.0.11")) == to_hex(encap(frames[2], csum, "198.18.0.11")));
+  CHECK(forward::encapsulation_overhead(rem) == forward::encapsulation_overhead(csum));
+  for (auto t : {tunnel_type::ipip, tunnel_type::gre}) {
+    auto bad = tun_cfg(t, "198.18.0.254");
+    bad.checksum = forward::tunnel_checksum::remcsum;
+    guarded_frame g(frames[2], 64);
+    auto pkt = wire::parse(g.buf.frame());
+    auto r = forward::tunnel_encapsulate(g.buf, *pkt, ip("198.18.0.11"), bad);
+    REQUIRE_FALSE(r);
+    CHECK(r.error() == forward_error::bad_config);
+  }
 }
 }

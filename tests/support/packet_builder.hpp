@@ -60,12 +60,11 @@ inline std::string to_hex(std::span<const std::byte> b) {
   return s;
 }
 
+/// wire::mac_address::parse, throwing on bad text (test code).
 inline wire::mac_address mac(std::string_view text) {
-  auto b = hex_bytes(text);
-  if (b.size() != 6) throw std::invalid_argument("mac: need 6 bytes");
-  wire::mac_address m;
-  for (std::size_t i = 0; i < 6; ++i) m.bytes[i] = static_cast<std::uint8_t>(b[i]);
-  return m;
+  auto m = wire::mac_address::parse(text);
+  if (!m) throw std::invalid_argument("mac: " + std::string(wire::to_string(m.error())));
+  return *m;
 }
 
 /// RFC 1071 ones'-complement sum, folded to 16 bits, not complemented. Deliberately the plain

@@ -62,3 +62,37 @@ TEST_SUITE("wire") {
     CHECK_FALSE(mac("02:00:c6:12:00:0a").is_broadcast());
   }
 }
+
+TEST_SUITE("wire") {
+  TEST_CASE("mac_address::parse: the colon and dash forms, either case, and named errors") {
+    auto m = mac_address::parse("02:00:c6:12:00:0a");
+    REQUIRE(m);
+    CHECK(m->bytes == std::array<std::uint8_t, 6>{0x02, 0x00, 0xc6, 0x12, 0x00, 0x0a});
+    CHECK(m->to_string() == "02:00:c6:12:00:0a");
+    CHECK(*mac_address::parse("02-00-C6-12-00-0A") == *m);
+    CHECK(mac_address::parse("ff:ff:ff:ff:ff:ff")->is_broadcast());
+    static_assert(mac_address::parse("02:00:c6:12:00:fe")->bytes[5] == 0xfe);  // usable in constexpr
+    struct bad_case {
+      const char* text;
+      address_error want;
+    };
+    const bad_case bad[] = {
+        {"", address_error::empty},
+        {"02:00:c6:12:00", address_error::wrong_mac_group_count},
+        {"02:00:c6:12:00:0a:01", address_error::wrong_mac_group_count},
+        {"02:00:c6:12:00:", address_error::bad_mac_group},
+        {"02:0:c6:12:00:0a", address_error::bad_mac_group},
+        {"02:000:c6:12:00:0a", address_error::bad_mac_group},
+        {"0200c612000a", address_error::bad_mac_group},
+        {"02:00:c6:12:00:0g", address_error::bad_character},
+        {"02:00-c6:12:00:0a", address_error::bad_character},  // one separator throughout
+        {"02.00.c6.12.00.0a", address_error::bad_character},
+    };
+    for (const auto& b : bad) {
+      CAPTURE(b.text);
+      auto r = mac_address::parse(b.text);
+      REQUIRE_FALSE(r);
+      CHECK(to_string(r.error()) == to_string(b.want));
+    }
+  }
+}

@@ -410,3 +410,27 @@ TEST_SUITE("wire") {
     CHECK(std::is_trivially_copyable_v<const_packet_view>);
   }
 }
+
+TEST_SUITE("wire") {
+  TEST_CASE("icmp_error_connection: the connection an ICMP error is about, client first") {
+    // Inbound: the client 198.18.0.2 reports port unreachable about a reply VIP:53 -> client:40000;
+    // the connection is client:40000 -> VIP:53 (the quote's destination is the client).
+    const auto quoted_reply = packet_builder{}.ipv4("198.18.0.100", "198.18.0.2").udp(53, 40000).payload("ABCD");
+    const auto in = packet_builder{}.eth().ipv4("198.18.0.2", "198.18.0.100").icmp(3, 3).quote(quoted_reply).build();
+    auto p = parse(in);
+    REQUIRE(p);
+    REQUIRE(p->is_icmp_error());
+    const flow_key conn{ip_proto::udp, *endpoint::parse("198.18.0.2:40000"), *endpoint::parse("198.18.0.100:53")};
+    CHECK(icmp_error_connection(*p, icmp_error_direction::inbound) == conn);
+    // Outbound: a router on the real server's side reports about the client's packet
+    // [fd00:198:18::2]:40000 -> [fd00:198:18::11]:5353; the client is the quote's source.
+    const auto quoted_req = packet_builder{}.ipv6("fd00:198:18::2", "fd00:198:18::11").udp(40000, 5353).payload("ABCD");
+    const auto out = packet_builder{}.eth().ipv6("fd00:198:18::1", "fd00:198:18::2").icmp(1, 4).quote(quoted_req).build();
+    auto q = parse(out);
+    REQUIRE(q);
+    const flow_key conn6{ip_proto::udp, *endpoint::parse("[fd00:198:18::2]:40000"),
+                         *endpoint::parse("[fd00:198:18::11]:5353")};
+    CHECK(icmp_error_connection(*q, icmp_error_direction::outbound) == conn6);
+    CHECK(icmp_error_connection(*q, icmp_error_direction::inbound) == conn6.reversed());
+  }
+}

@@ -182,7 +182,7 @@ template <class View>
   const unsigned version = wire::detail::load_u8(r->inner.data()) >> 4;
   wire::detail::store_be16(dst + l2_len - 2, version == 4 ? wire::ethertype::ipv4 : wire::ethertype::ipv6);
   (void)buf.set_frame(inner_start - l2_len, l2_len + r->inner.size());
-  return forwarded{forward_action::forward, buf.frame()};
+  return forwarded{forward_action::forward, buf.frame(), 0, static_cast<std::uint16_t>(l2_len)};
 }
 
 }  // namespace l4lb::forward

@@ -26,7 +26,14 @@ enum class forward_error : std::uint8_t {
   family_mismatch,     ///< an address of the wrong family in the configuration or connection
   vlan_mismatch,       ///< a VLAN rewrite for more tags than the frame carries
   no_headroom,         ///< too little room before the frame for the headers to prepend
-  too_big,             ///< over the MTU and may not be fragmented; no (or too small a) reply buffer
+  too_big,             ///< an answer is due (over the MTU, ...) and the reply buffer is too small for it
+  no_reply_buffer,     ///< an answer is due and no reply buffer (an empty span) was given
+  too_big_no_reply,    ///< over the MTU, may not be fragmented, and no ICMP error may be sent about it
+                       ///< (RFC 1122 3.2.2 / RFC 4443 2.4(e), see may_send_icmp_error_about): dropped
+  reply_not_allowed,   ///< a reply builder refused: RFC 1122 3.2.2 / RFC 4443 2.4(e) forbid answering
+  not_echo_request,    ///< make_echo_reply on something else than an ICMP / ICMPv6 echo request
+  not_fragmentable,    ///< the fragmenter got an IPv4 packet with DF set, or not an IPv4 packet
+  fragment_buffers_too_small,  ///< fewer or smaller output buffers than the fragments need
   mtu_too_small,       ///< MTU minus encapsulation below 68 (IPv4) / 1280 (IPv6): dropped as IPVS does
   not_tunnel,          ///< decapsulation: not IPIP/IPv6/GRE, or UDP to a port other than GUE's
   bad_tunnel_header,   ///< GUE version/control message, GRE version or routing bit
@@ -52,6 +59,12 @@ enum class forward_error : std::uint8_t {
     case forward_error::vlan_mismatch: return "vlan_mismatch";
     case forward_error::no_headroom: return "no_headroom";
     case forward_error::too_big: return "too_big";
+    case forward_error::no_reply_buffer: return "no_reply_buffer";
+    case forward_error::too_big_no_reply: return "too_big_no_reply";
+    case forward_error::reply_not_allowed: return "reply_not_allowed";
+    case forward_error::not_echo_request: return "not_echo_request";
+    case forward_error::not_fragmentable: return "not_fragmentable";
+    case forward_error::fragment_buffers_too_small: return "fragment_buffers_too_small";
     case forward_error::mtu_too_small: return "mtu_too_small";
     case forward_error::not_tunnel: return "not_tunnel";
     case forward_error::bad_tunnel_header: return "bad_tunnel_header";
@@ -68,11 +81,20 @@ enum class forward_error : std::uint8_t {
 enum class forward_action : std::uint8_t {
   forward,     ///< send `frame` (in the caller's frame_buffer) toward the real server / client
   reply_icmp,  ///< do not forward; send `frame` (the ICMP answer in the reply buffer) back instead
+  /// `frame` is rewritten but its IPv4 packet is over the egress MTU and may be fragmented (DF
+  /// clear), as the kernel then does (ip_fragment): send the frames fragment_forwarded()
+  /// (fragment.hpp) makes of it, not `frame` itself.
+  fragment,
 };
 
 struct forwarded {
   forward_action action = forward_action::forward;
   std::span<std::byte> frame;
+  /// reply_icmp: the MTU the answer announces (the egress MTU minus the encapsulation: IPVS's
+  /// threshold); fragment: the largest IP packet a fragment may be (the egress MTU); 0 otherwise.
+  std::uint32_t mtu = 0;
+  /// Where the IP packet starts in `frame` (the L2 header's length; 0 without Ethernet).
+  std::uint16_t l3_offset = 0;
 };
 
 using forward_result = expected<forwarded, forward_error>;

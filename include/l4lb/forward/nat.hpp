@@ -13,6 +13,7 @@
 #include "l4lb/forward/forward_error.hpp"
 #include "l4lb/forward/frame_buffer.hpp"
 #include "l4lb/forward/icmp_too_big.hpp"
+#include "l4lb/forward/ip_id.hpp"
 #include "l4lb/forward/l2_rewrite.hpp"
 #include "l4lb/wire/address.hpp"
 #include "l4lb/wire/packet.hpp"
@@ -32,12 +33,14 @@ struct nat_config {
   bool decrement_ttl = true;
   /// IPVS gives an absent (0) IPv4 UDP checksum a full, valid one after rewriting; true keeps 0.
   bool keep_zero_udp_checksum = false;
-  /// An ICMP error's quoted TCP/UDP checksum is updated with the quoted addresses and ports
+  /// An ICMP error's quoted TCP/UDP checksum is left as it was, as the kernel leaves it
+  /// (ip_vs_nat_icmp; ipvs-notes 0A). false updates it with the quoted addresses and ports
   /// (RFC 1624; when the field is inside the quote), so every checksum in the message holds.
-  /// The kernel leaves it as it was (ipvs-notes 0A); true does the same, for byte parity.
   /// A quoted SCTP CRC32c is always left as it was, as the kernel does (see rewrite_icmp_error).
-  bool keep_quoted_l4_checksum = false;
+  bool keep_quoted_l4_checksum = true;
   std::size_t mtu = 0;          ///< egress MTU for the frag-needed / too-big rule; 0: no check
+  ip_id_generator* ip_ids = nullptr;  ///< IDs of the IPv4 MTU answers; null: default_ip_id_generator()
+  std::uint32_t reply_flow_label = 0;  ///< flow label of the IPv6 MTU answers
 };
 
 namespace detail {
@@ -72,7 +75,8 @@ namespace detail {
 }
 
 /// The steps every NAT-style rewrite shares once the flow has been matched: TTL check, L2 plan,
-/// MTU rule (data packets only; ICMP errors are exempt as in IPVS), the rewrite, L2.
+/// the MTU rule DR and TUN follow too (an ICMP error over the MTU is fragmented when it may be,
+/// and otherwise dropped, never answered: RFC 1122 3.2.2), the rewrite, L2.
 template <class Rewrite>
 [[nodiscard]] inline forward_result nat_finish(frame_buffer& buf, const wire::packet_view& pkt,
                                                const nat_config& cfg, std::span<std::byte> reply,
@@ -83,15 +87,18 @@ template <class Rewrite>
     return unexpected{e};
   const std::size_t l3_start = buf.frame_offset() + pkt.l3_offset();
   if (l3_start < l2.len) return unexpected{forward_error::no_headroom};
-  if (!pkt.is_icmp_error()) {
-    bool too_big = false;
-    std::uint32_t threshold = 0;
-    if (auto e = mtu_check(pkt, cfg.mtu, 0, too_big, threshold); e != forward_error::none) return unexpected{e};
-    // The answer quotes the packet as received (before the address rewrite), TTL - 1.
-    if (too_big) return too_big_result(reply, pkt, threshold, cfg.l2.src, cfg.decrement_ttl);
-  }
+  mtu_verdict verdict{};
+  std::uint32_t threshold = 0;
+  if (auto e = mtu_check(pkt, cfg.mtu, 0, verdict, threshold); e != forward_error::none) return unexpected{e};
+  // The answer quotes the packet as received (before the address rewrite), TTL - 1.
+  if (verdict == mtu_verdict::answer)
+    return too_big_result(reply, pkt, threshold, {cfg.l2.src, cfg.decrement_ttl, cfg.ip_ids, cfg.reply_flow_label});
   rewrite();
-  return forwarded{forward_action::forward, apply_l2(buf, l2, l3_start, l3_start + pkt.l3_len())};
+  const auto frame = apply_l2(buf, l2, l3_start, l3_start + pkt.l3_len());
+  if (verdict == mtu_verdict::fragment)
+    return forwarded{forward_action::fragment, frame, static_cast<std::uint32_t>(cfg.mtu),
+                     static_cast<std::uint16_t>(l2.len)};
+  return forwarded{forward_action::forward, frame, 0, static_cast<std::uint16_t>(l2.len)};
 }
 
 /// One NAT-style translation, shared by NAT and FullNAT in both directions. The packet must
@@ -140,7 +147,8 @@ template <class Rewrite>
 /// source = real server (address and port).
 /// Errors: view_not_in_buffer, family_mismatch, fragmented, unsupported_protocol, flow_mismatch,
 /// ttl_exceeded, no_ethernet (rewrite_l2 without Ethernet), vlan_mismatch, no_headroom,
-/// mtu_too_small, too_big. Over the MTU without permission to fragment: reply_icmp.
+/// mtu_too_small, too_big_no_reply, no_reply_buffer, too_big. Over the MTU without permission to
+/// fragment: reply_icmp (an ICMP error: too_big_no_reply); IPv4 without DF: fragment.
 [[nodiscard]] inline forward_result nat_inbound(frame_buffer& buf, const wire::packet_view& pkt,
                                                 const nat_connection& conn, const nat_config& cfg,
                                                 std::span<std::byte> reply = {}) noexcept {

@@ -2,19 +2,25 @@
 // IPv6 header to the real server, directly (IPIP: RFC 2003 4in4, RFC 2473 6in6, and mixed), in
 // UDP + GUE (`--tun-type gue`) or in GRE (`--tun-type gre`, RFC 2784). The outer header is written
 // into the headroom as ip_vs_xmit.c ip_vs_tunnel_xmit / ipvs_gue_encap / ipvs_gre_encap write it
-// (ipvs-notes 0A): DF copied from the inner IPv4 header, ID 0 when DF is set, TOS/traffic class
-// copied with the ECN rule, TTL = inner TTL after its decrement, source = the director's address.
+// (ipvs-notes 0A): DF copied from the inner IPv4 header, ID 0 when DF is set (otherwise the next
+// ID of an ip_id_generator, as ip_select_ident gives one), TOS/traffic class copied with the ECN
+// rule, TTL = inner TTL after its decrement, source = the director's address. Over the egress MTU:
+// the frag-needed / packet too big answer, or, for IPv4 without DF inside an IPv4 outer header,
+// the encapsulated frame marked for fragment_forwarded() (fragment.hpp), as the kernel fragments
+// the outer packet.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <span>
 
 #include "l4lb/forward/detail/ip_rewrite.hpp"
 #include "l4lb/forward/forward_error.hpp"
 #include "l4lb/forward/frame_buffer.hpp"
 #include "l4lb/forward/icmp_too_big.hpp"
+#include "l4lb/forward/ip_id.hpp"
 #include "l4lb/forward/l2_rewrite.hpp"
 #include "l4lb/wire/address.hpp"
 #include "l4lb/wire/checksum.hpp"
@@ -30,13 +36,28 @@ namespace l4lb::forward {
 /// ipvsadm --tun-type.
 enum class tunnel_type : std::uint8_t { ipip, gue, gre };
 
+/// ipvsadm --tun-nocsum / --tun-csum / --tun-remcsum.
+enum class tunnel_checksum : std::uint8_t {
+  none,     ///< GUE: UDP checksum 0; GRE: no checksum (4-byte header)
+  csum,     ///< GUE: a full UDP checksum; GRE: the C bit and a checksum (8-byte header)
+  /// GUE only: remote checksum offload (draft-herbert-remotecsumoffload; the kernel's
+  /// GUE_PFLAG_REMCSUM). For a packet whose inner L4 checksum is still to be computed
+  /// (CHECKSUM_PARTIAL, a locally sent packet) the kernel writes the checksum's start and offset
+  /// into a GUE private option and leaves the inner checksum to the receiver. Forwarded packets
+  /// already carry complete checksums, so the kernel falls back to a full UDP checksum: the bytes
+  /// are csum's (recorded on Linux 6.1, ipvs-notes 0A), and so are ours.
+  remcsum,
+};
+
 struct tunnel_config {
   tunnel_type type = tunnel_type::ipip;
   /// The director's address toward the real server: the outer source (not the VIP). Its family
-  /// is the outer family; the real server's address must be of the same family.
+  /// is the outer family; the real server's address must be of the same family. Required: left
+  /// unspecified (0.0.0.0 or ::) it is a bad_config.
   wire::ip_address local;
   std::uint16_t gue_port = 0;   ///< GUE: UDP destination port (--tun-port); required, not 0
-  bool checksum = false;        ///< GUE: a full UDP checksum (--tun-csum); GRE: C bit + checksum
+  /// GUE and GRE (ipip has no checksum and ignores it); remcsum is GUE's only (else bad_config).
+  tunnel_checksum checksum = tunnel_checksum::none;
   /// GUE source port: a per-flow hash mapped into this range (Linux's default ephemeral range).
   std::uint16_t gue_src_port_min = 32768;
   std::uint16_t gue_src_port_max = 60999;
@@ -44,6 +65,10 @@ struct tunnel_config {
   l2_config l2;                 ///< next hop toward the real server
   bool rewrite_l2 = true;       ///< false: MACs and tags kept (EtherType follows the outer family)
   std::size_t mtu = 0;          ///< egress MTU (outer packet); 0: no check
+  /// Outer IPv4 IDs when the inner packet has no DF, and the IDs of IPv4 MTU answers (the kernel
+  /// numbers both with ip_select_ident); null: default_ip_id_generator().
+  ip_id_generator* ip_ids = nullptr;
+  std::uint32_t reply_flow_label = 0;  ///< flow label of the IPv6 MTU answers
 };
 
 /// Bytes the encapsulation adds: outer IP (20 / 40) + UDP and GUE (8 + 4) or GRE (4, 8 with the
@@ -53,7 +78,7 @@ struct tunnel_config {
   switch (cfg.type) {
     case tunnel_type::ipip: return ip;
     case tunnel_type::gue: return ip + 8 + wire::gue_view::header_len;
-    case tunnel_type::gre: return ip + (cfg.checksum ? 8 : 4);
+    case tunnel_type::gre: return ip + (cfg.checksum != tunnel_checksum::none ? 8 : 4);
   }
   return ip;
 }
@@ -77,32 +102,42 @@ struct tunnel_config {
 /// Encapsulates the IP packet of `pkt` (parsed from buf.frame()) for `real_server`: inner TTL - 1,
 /// outer headers written into the headroom, then the L2 header (rewrite_l2: cfg.l2; otherwise the
 /// received one, EtherType = outer family). The returned frame starts earlier in the buffer.
-/// `ip_id`: the outer IPv4 identification when the inner packet does not set DF (the kernel's
-/// ip_select_ident is not reproducible); with DF the outer ID is 0, as in the kernel.
-/// Errors: view_not_in_buffer, family_mismatch (real server vs cfg.local), bad_config (GUE port 0),
-/// ttl_exceeded, no_ethernet, vlan_mismatch, no_headroom, mtu_too_small, too_big.
-/// Over the MTU threshold with IPv6 inside, or IPv4 with DF: reply_icmp (answer in `reply`).
+/// Outer IPv4 identification: 0 when the inner packet sets DF, as in the kernel; otherwise `ip_id`
+/// when given, else the next ID of cfg.ip_ids (or the shared generator) for local -> real server.
+/// Errors: view_not_in_buffer, bad_config (cfg.local unspecified, GUE port 0, remcsum without
+/// GUE), family_mismatch (real server vs cfg.local), ttl_exceeded, no_ethernet, vlan_mismatch,
+/// no_headroom, mtu_too_small, too_big_no_reply, no_reply_buffer, too_big, not_fragmentable (IPv4
+/// without DF over the threshold inside an IPv6 outer header: l4lb fragments IPv4 only).
+/// Over the MTU threshold with IPv6 inside, or IPv4 with DF: reply_icmp (answer in `reply`);
+/// IPv4 without DF in an IPv4 outer header: fragment (the outer packet, DF 0, at cfg.mtu).
 [[nodiscard]] inline forward_result tunnel_encapsulate(frame_buffer& buf, const wire::packet_view& pkt,
                                                        const wire::ip_address& real_server,
                                                        const tunnel_config& cfg,
                                                        std::span<std::byte> reply = {},
-                                                       std::uint16_t ip_id = 0) noexcept {
+                                                       std::optional<std::uint16_t> ip_id = std::nullopt) noexcept {
   namespace d = wire::detail;
   if (auto e = detail::check_view(buf, pkt); e != forward_error::none) return unexpected{e};
-  if (real_server.family() != cfg.local.family()) return unexpected{forward_error::family_mismatch};
+  const bool local_unset = cfg.local.is_v4() ? cfg.local.v4().is_unspecified() : cfg.local.v6().is_unspecified();
+  if (local_unset) return unexpected{forward_error::bad_config};
   if (cfg.type == tunnel_type::gue && cfg.gue_port == 0) return unexpected{forward_error::bad_config};
+  if (cfg.checksum == tunnel_checksum::remcsum && cfg.type != tunnel_type::gue)
+    return unexpected{forward_error::bad_config};
+  if (real_server.family() != cfg.local.family()) return unexpected{forward_error::family_mismatch};
   const auto inner_family = pkt.family();
   if (cfg.decrement_ttl && detail::ip_ttl(pkt.l3(), inner_family) <= 1)
     return unexpected{forward_error::ttl_exceeded};
   const std::size_t overhead = encapsulation_overhead(cfg);
-  bool too_big = false;
+  detail::mtu_verdict verdict{};
   std::uint32_t threshold = 0;
-  if (auto e = detail::mtu_check(pkt, cfg.mtu, overhead, too_big, threshold); e != forward_error::none)
+  if (auto e = detail::mtu_check(pkt, cfg.mtu, overhead, verdict, threshold); e != forward_error::none)
     return unexpected{e};
-  if (too_big) return detail::too_big_result(reply, pkt, threshold, cfg.l2.src, cfg.decrement_ttl);
+  if (verdict == detail::mtu_verdict::answer)
+    return detail::too_big_result(reply, pkt, threshold,
+                                  {cfg.l2.src, cfg.decrement_ttl, cfg.ip_ids, cfg.reply_flow_label});
+  const bool outer_v4 = cfg.local.is_v4();
+  if (verdict == detail::mtu_verdict::fragment && !outer_v4) return unexpected{forward_error::not_fragmentable};
   const std::size_t inner_len = pkt.l3_len();
   if (inner_len + overhead > 0xFFFF + (cfg.local.is_v6() ? 40u : 0u)) return unexpected{forward_error::too_big};
-  const bool outer_v4 = cfg.local.is_v4();
   detail::l2_plan l2;
   if (auto e = detail::plan_l2(pkt, cfg.rewrite_l2 ? &cfg.l2 : nullptr,
                                outer_v4 ? wire::ethertype::ipv4 : wire::ethertype::ipv6, l2);
@@ -139,7 +174,12 @@ struct tunnel_config {
     d::store_u8(out.data(), 0x45);
     d::store_u8(out.data() + 1, encapsulated_ds(ds));
     d::store_be16(out.data() + 2, static_cast<std::uint16_t>(out.size()));
-    d::store_be16(out.data() + 4, df ? std::uint16_t{0} : ip_id);
+    std::uint16_t id = 0;
+    if (!df)
+      id = ip_id ? *ip_id
+                 : ip_ids_or_default(cfg.ip_ids).next(wire::ip_family::v4, cfg.local.raw().data(),
+                                                      real_server.raw().data(), outer_proto);
+    d::store_be16(out.data() + 4, id);
     d::store_be16(out.data() + 6, df ? std::uint16_t{0x4000} : std::uint16_t{0});
     d::store_u8(out.data() + 8, ttl);
     d::store_u8(out.data() + 9, outer_proto);
@@ -163,7 +203,7 @@ struct tunnel_config {
     d::store_be16(udp.data() + 4, static_cast<std::uint16_t>(udp.size()));
     d::store_be16(udp.data() + 6, 0);
     wire::emit_gue_header(udp.subspan(8), inner_proto);
-    if (cfg.checksum) {
+    if (cfg.checksum != tunnel_checksum::none) {  // csum, and remcsum on complete packets
       const auto a = std::as_bytes(std::span{cfg.local.raw()}).first(cfg.local.byte_size());
       const auto b = std::as_bytes(std::span{real_server.raw()}).first(real_server.byte_size());
       auto pseudo = wire::pseudo_header(cfg.local.family(), a, b, wire::ip_proto::udp,
@@ -172,16 +212,21 @@ struct tunnel_config {
     }
   } else if (cfg.type == tunnel_type::gre) {
     auto gre = wire::gre_mut_view::unchecked(out.subspan(ip_len));
-    gre.set_flags_version(cfg.checksum ? wire::gre_flags::checksum : std::uint16_t{0});
+    const bool gre_csum = cfg.checksum != tunnel_checksum::none;
+    gre.set_flags_version(gre_csum ? wire::gre_flags::checksum : std::uint16_t{0});
     gre.set_protocol(inner_family == wire::ip_family::v4 ? wire::ethertype::ipv4 : wire::ethertype::ipv6);
-    if (cfg.checksum) {
+    if (gre_csum) {
       gre.set_checksum(0);
       gre.set_reserved1(0);
       // RFC 2784 2.5: over the GRE header and the payload, the checksum field taken as zero.
       gre.set_checksum(wire::internet_checksum(gre.bytes()));
     }
   }
-  return forwarded{forward_action::forward, detail::apply_l2(buf, l2, outer_start, inner_start + inner_len)};
+  const auto frame = detail::apply_l2(buf, l2, outer_start, inner_start + inner_len);
+  if (verdict == detail::mtu_verdict::fragment)
+    return forwarded{forward_action::fragment, frame, static_cast<std::uint32_t>(cfg.mtu),
+                     static_cast<std::uint16_t>(l2.len)};
+  return forwarded{forward_action::forward, frame, 0, static_cast<std::uint16_t>(l2.len)};
 }
 
 }  // namespace l4lb::forward

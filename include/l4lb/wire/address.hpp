@@ -30,6 +30,8 @@ enum class address_error : std::uint8_t {
   bad_port,
   missing_bracket,       // "[fd00::1" or "fd00::1]:80"
   family_mismatch,
+  bad_mac_group,         // a MAC address group that is not two hex digits
+  wrong_mac_group_count, // not exactly six groups
 };
 
 [[nodiscard]] constexpr std::string_view to_string(address_error e) noexcept {
@@ -45,6 +47,8 @@ enum class address_error : std::uint8_t {
     case address_error::bad_port: return "bad_port";
     case address_error::missing_bracket: return "missing_bracket";
     case address_error::family_mismatch: return "family_mismatch";
+    case address_error::bad_mac_group: return "bad_mac_group";
+    case address_error::wrong_mac_group_count: return "wrong_mac_group_count";
   }
   return "unknown";
 }
@@ -137,6 +141,17 @@ struct ipv4_address {
   }
 
   [[nodiscard]] constexpr bool is_unspecified() const noexcept { return to_u32() == 0; }
+  /// 0.0.0.0/8, "this host on this network" (RFC 1122 3.2.1.3 (a), (b)): never a packet's real source.
+  [[nodiscard]] constexpr bool is_this_network() const noexcept { return bytes[0] == 0; }
+  /// 127.0.0.0/8 (RFC 1122 3.2.1.3 (g)).
+  [[nodiscard]] constexpr bool is_loopback() const noexcept { return bytes[0] == 127; }
+  /// 224.0.0.0/4 (RFC 1112).
+  [[nodiscard]] constexpr bool is_multicast() const noexcept { return (bytes[0] & 0xF0u) == 0xE0u; }
+  /// 255.255.255.255, the limited broadcast (RFC 919, RFC 1122 3.2.1.3 (c)).
+  [[nodiscard]] constexpr bool is_limited_broadcast() const noexcept { return to_u32() == 0xFFFF'FFFFu; }
+  /// 240.0.0.0/4, the former class E (RFC 1122 3.2.2 names it as a source that is not one host);
+  /// holds the limited broadcast.
+  [[nodiscard]] constexpr bool is_class_e() const noexcept { return (bytes[0] & 0xF0u) == 0xF0u; }
 
   friend constexpr auto operator<=>(const ipv4_address&, const ipv4_address&) = default;
 };
@@ -156,6 +171,20 @@ struct ipv6_address {
     return (std::uint32_t{bytes[4 * i]} << 24) | (std::uint32_t{bytes[4 * i + 1]} << 16) |
            (std::uint32_t{bytes[4 * i + 2]} << 8) | std::uint32_t{bytes[4 * i + 3]};
   }
+  /// :: (RFC 4291 2.5.2).
+  [[nodiscard]] constexpr bool is_unspecified() const noexcept {
+    for (auto b : bytes)
+      if (b != 0) return false;
+    return true;
+  }
+  /// ::1 (RFC 4291 2.5.3).
+  [[nodiscard]] constexpr bool is_loopback() const noexcept {
+    for (std::size_t i = 0; i < 15; ++i)
+      if (bytes[i] != 0) return false;
+    return bytes[15] == 1;
+  }
+  /// ff00::/8 (RFC 4291 2.7).
+  [[nodiscard]] constexpr bool is_multicast() const noexcept { return bytes[0] == 0xff; }
   [[nodiscard]] constexpr bool is_v4_mapped() const noexcept {
     for (std::size_t i = 0; i < 10; ++i)
       if (bytes[i] != 0) return false;

@@ -10,11 +10,13 @@
 #include <cstring>
 #include <span>
 #include <string>
+#include <string_view>
 #include <type_traits>
 
 #include <boost/endian/buffers.hpp>
 
 #include "l4lb/expected.hpp"
+#include "l4lb/wire/address.hpp"
 #include "l4lb/wire/detail/byte_access.hpp"
 #include "l4lb/wire/drop_reason.hpp"
 
@@ -43,6 +45,30 @@ struct mac_address {
   }
   /// Group bit: the least significant bit of the first octet (IEEE 802).
   [[nodiscard]] constexpr bool is_multicast() const noexcept { return (bytes[0] & 1u) != 0; }
+
+  /// Six groups of two hex digits (either case) separated by ':' or '-' (IEEE 802 canonical
+  /// form; one separator throughout): "02:00:c6:12:00:0a", "02-00-C6-12-00-0A".
+  /// Errors: empty, bad_character, bad_mac_group, wrong_mac_group_count.
+  [[nodiscard]] static constexpr expected<mac_address, address_error> parse(std::string_view s) noexcept {
+    if (s.empty()) return unexpected{address_error::empty};
+    mac_address m;
+    const char sep = s.size() > 2 ? s[2] : ':';
+    if (sep != ':' && sep != '-') return unexpected{detail::hex_value(sep) < 0 ? address_error::bad_character
+                                                                               : address_error::bad_mac_group};
+    std::size_t group = 0, start = 0;
+    for (std::size_t i = 0; i <= s.size(); ++i) {
+      if (i < s.size() && s[i] != sep) {
+        if (detail::hex_value(s[i]) < 0) return unexpected{address_error::bad_character};
+        continue;
+      }
+      if (group == 6) return unexpected{address_error::wrong_mac_group_count};
+      if (i - start != 2) return unexpected{address_error::bad_mac_group};
+      m.bytes[group++] = static_cast<std::uint8_t>(detail::hex_value(s[start]) * 16 + detail::hex_value(s[start + 1]));
+      start = i + 1;
+    }
+    if (group != 6) return unexpected{address_error::wrong_mac_group_count};
+    return m;
+  }
 
   /// "02:00:c6:12:00:01"
   [[nodiscard]] std::string to_string() const {

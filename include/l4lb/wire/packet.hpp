@@ -36,6 +36,8 @@
 //   quote_l4_offset(), quote_protocol(), quote_has_l4()
 //   quoted_flow_key()             the quoted flow as written in the quote (the original sender's
 //                                 view), read from the bytes when called    [is_icmp_error()]
+// icmp_error_connection(pkt, d)   free function: the connection an ICMP error belongs to, keyed
+//                                 client first (see below)                  [is_icmp_error()]
 // Everything except key() and quoted_flow_key() reads the frame's bytes when called: after a
 // rewrite (NAT), the views see new values while key() keeps the parsed one. Changing lengths or
 // header sizes invalidates the offsets; parse again.
@@ -191,6 +193,24 @@ class basic_packet_view {
 
 using packet_view = basic_packet_view<std::byte>;
 using const_packet_view = basic_packet_view<const std::byte>;
+
+/// Which way an ICMP error travels relative to the connection it is about.
+enum class icmp_error_direction : std::uint8_t {
+  inbound,   ///< toward the service (from the client, or a router on its side): it quotes a packet
+             ///< the service sent to the client, so the client is the quote's destination
+  outbound,  ///< toward the client (from the real server, or a router on its side): it quotes a
+             ///< packet the client sent, so the client is the quote's source
+};
+
+/// The flow key of the connection the ICMP error `pkt` is about, in the connection's own
+/// orientation (client -> service, as its first packet travelled): the quoted flow reversed for
+/// an inbound error, as quoted for an outbound one (ip_vs_core.c ip_vs_in_icmp / ip_vs_out_icmp
+/// look the quote up the same way). Precondition: pkt.is_icmp_error().
+template <detail::wire_byte Byte>
+[[nodiscard]] flow_key icmp_error_connection(const basic_packet_view<Byte>& pkt, icmp_error_direction d) noexcept {
+  const flow_key q = pkt.quoted_flow_key();
+  return d == icmp_error_direction::inbound ? q.reversed() : q;
+}
 
 static_assert(std::is_trivially_copyable_v<packet_view>);
 static_assert(sizeof(packet_view) <= 80, "packet_view is copied per packet: keep it small");
