@@ -43,6 +43,9 @@ constexpr const char* usage_text =
     "  --at N:'COMMAND'    an ipvsadm command applied right after input frame N (1-based)\n"
     "  --mark 'FILTER=MARK'  frames the pcap filter matches carry firewall mark MARK\n"
     "  --capacity N        the director's IPv4 connection table size (default 1048576)\n"
+    "  --mtu N             egress MTU toward the real servers (as a route MTU is for the kernel):\n"
+    "                      over it, DF packets are answered (frag needed / too big), others\n"
+    "                      fragmented\n"
     "  --list --stats --rate --conns --save   ipvsadm -Ln / -Ln --stats / -Ln --rate / -Lnc / -Sn\n"
     "                      printed after the replay\n"
     "  --verdicts FILE.pcapng  every input frame with its verdict as a packet comment\n"
@@ -101,6 +104,7 @@ struct options {
   std::vector<at_rule> at;
   std::vector<mark_rule> marks;
   std::uint32_t capacity = 1u << 20;
+  std::uint32_t mtu = 0;
   bool list = false, stats = false, rate = false, conns = false, save = false, quiet = false;
 };
 
@@ -172,6 +176,10 @@ options parse_args(int argc, char** argv) {
       const auto n = number(need(i), "--capacity");
       if (n == 0 || n > (1u << 31)) usage_error("--capacity: 1 .. 2147483648");
       o.capacity = static_cast<std::uint32_t>(n);
+    } else if (a == "--mtu") {
+      const auto n = number(need(i), "--mtu");
+      if (n < 68 || n > 65535) usage_error("--mtu: 68 .. 65535");
+      o.mtu = static_cast<std::uint32_t>(n);
     } else if (a == "--list") o.list = true;
     else if (a == "--stats") o.stats = true;
     else if (a == "--rate") o.rate = true;
@@ -335,6 +343,7 @@ int main(int argc, char** argv) {
   // NAT replies toward clients go to the gateway (an address-less neighbour key: 0.0.0.0 / ::).
   id.gateway_v4 = wire::ip_address(wire::ipv4_address{});
   id.gateway_v6 = wire::ip_address(wire::ipv6_address{});
+  id.mtu = opt.mtu;
   control.set_identity(id);
   control.set_neighbour(*id.gateway_v4, opt.gateway_mac);
   control.set_neighbour(*id.gateway_v6, opt.gateway_mac);
@@ -402,8 +411,15 @@ int main(int argc, char** argv) {
   replay::replayer* rp = nullptr;
   replay::replayer r(control, cfg, [&](std::uint64_t index, std::int64_t t, const ld::verdict& v) {
     if (v.kind == ld::verdict_kind::forward || v.kind == ld::verdict_kind::reply) {
-      ++sum.written;
-      if (!discard && !out.write(t, v.frame)) write_failed = true;
+      if (v.frames.empty()) {
+        ++sum.written;
+        if (!discard && !out.write(t, v.frame)) write_failed = true;
+      } else {  // a fragmented datagram: every fragment, in order
+        for (const auto& f : v.frames) {
+          ++sum.written;
+          if (!discard && !out.write(t, f)) write_failed = true;
+        }
+      }
     }
     if (!opt.verdicts.empty()) {
       const auto& original = originals[index % replay::replayer::burst];

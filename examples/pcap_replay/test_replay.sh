@@ -141,4 +141,14 @@ c12=$(awk '/-> 198.18.0.12:80/ && NF==7 {print $3; exit}' "$out/at.txt")
 [ "$c12" -gt 6 ] || fail "--at: .12 got $c12 connections, want more than 6"
 ok "--at drains a server mid-capture"
 
+# 10. --mtu: the clients' packets carry DF, so over a 100-byte MTU they are answered with
+#     ICMP fragmentation needed from the VIP (and written to OUT as replies).
+"$replay" --rules "$example/tutorial.rules" --in "$data/client-vip-http.pcap" --out "$out/mtu.pcap" --mtu 100 > "$out/mtu.txt"
+grep -Eq '^  too_big +[1-9]' "$out/mtu.txt" || fail "--mtu: no frag-needed answers"
+if [ -n "$tshark" ]; then
+  n=$("$tshark" -r "$out/mtu.pcap" -Y 'icmp.type == 3 && icmp.code == 4 && ip.src == 198.18.0.100 && icmp.mtu == 100' | wc -l)
+  [ "$n" -gt 0 ] || fail "--mtu: tshark sees no frag-needed from the VIP with MTU 100"
+fi
+ok "--mtu answers DF packets over the MTU"
+
 echo "$pass passed, 0 failed"

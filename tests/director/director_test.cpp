@@ -113,8 +113,52 @@ TEST_CASE("weight 0 drains: no new connections, existing ones continue") {
   auto q12 = server("198.18.0.12:80");
   q12.weight = 0;
   l.must(edit_dest{vip80, q12});
-  const verdict none = l.send(tcp4("198.18.1.11", 60000, "198.18.0.100", 80, tf::syn), 3 * sec);
-  CHECK(none.kind != verdict_kind::forward);
+  const bytes syn = tcp4("198.18.1.11", 60000, "198.18.0.100", 80, tf::syn);
+  const verdict none = l.send(syn, 3 * sec);
+  // No destination: ICMP port unreachable from the VIP quoting the SYN as received (0A).
+  REQUIRE(none.kind == verdict_kind::reply);
+  CHECK(none.reason() == "port_unreachable");
+  const auto& f = none.frame;
+  CHECK(eth_dst(f) == client_router_mac);              // back where it came from
+  CHECK(std::to_integer<int>(f[15]) == 0xc0);          // TOS
+  CHECK(std::to_integer<int>(f[22]) == 64);            // TTL
+  CHECK(std::to_integer<int>(f[23]) == 1);             // ICMP
+  CHECK(std::to_integer<int>(f[29]) == 100);           // from the VIP
+  CHECK(ipv4_dst(f) == "198.18.1.11");
+  CHECK(std::to_integer<int>(f[34]) == 3);             // destination unreachable
+  CHECK(std::to_integer<int>(f[35]) == 3);             // port unreachable
+  CHECK(std::equal(f.begin() + 42, f.end(), syn.begin() + 14));  // the SYN's IP packet, as received
+  CHECK(l4lb::test::inet_checksum(f.subspan(34)) == 0);
+  // The flow's later segments are not scheduled.
+  CHECK(l.send(tcp4("198.18.1.11", 60000, "198.18.0.100", 80, tf::ack), 3 * sec).reason() == "not_schedulable");
+}
+
+TEST_CASE("DR over the egress MTU: DF set is answered with frag-needed, DF clear is fragmented") {
+  lab l;
+  l.must(add_service{service(vip80, "rr")});
+  auto s = server("198.18.0.12:80");
+  s.mtu = 1280;
+  l.must(add_dest{vip80, s});
+  const bytes df = packet_builder{}.eth(director_mac, client_router_mac)
+                       .ipv4("198.18.1.10", "198.18.0.100", {.dont_frag = true})
+                       .tcp(40000, 80, tf::syn)
+                       .payload(1400, 1)
+                       .build();
+  const verdict r = l.send(df, sec);
+  REQUIRE(r.kind == verdict_kind::reply);
+  CHECK(r.reason() == "too_big");
+  CHECK(std::to_integer<int>(r.frame[34]) == 3);
+  CHECK(std::to_integer<int>(r.frame[35]) == 4);
+  const bytes nodf = packet_builder{}.eth(director_mac, client_router_mac)
+                         .ipv4("198.18.1.10", "198.18.0.100")
+                         .tcp(40001, 80, tf::syn)
+                         .payload(1400, 2)
+                         .build();
+  const verdict v = l.send(nodf, sec);
+  REQUIRE(v.kind == verdict_kind::forward);
+  REQUIRE(v.frames.size() == 2);
+  CHECK(v.frames[0].size() - 14 <= 1280);
+  CHECK(eth_dst(v.frames[1]) == mac_of(ip("198.18.0.12")));
 }
 
 TEST_CASE("rr's cursor survives a server being added, as the kernel's does") {

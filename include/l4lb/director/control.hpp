@@ -354,10 +354,11 @@ class director_control {
     r.dr = {};
     r.dr.l2.src = identity_.mac;
     r.dr.l2.dst = dst;
-    r.dr.mtu = r.spec.mtu;
+    const std::uint32_t mtu = r.spec.mtu != 0 ? r.spec.mtu : identity_.mtu;
+    r.dr.mtu = mtu;
     r.nat = {};
     r.nat.l2 = r.dr.l2;
-    r.nat.mtu = r.spec.mtu;
+    r.nat.mtu = mtu;
     r.nat.keep_quoted_l4_checksum = true;  // the kernel leaves it (ipvs-notes 0A)
     r.tunnel = {};
     const wire::ip_address* local = identity_.address_of(r.spec.endpoint.address.family());
@@ -365,9 +366,11 @@ class director_control {
     if (local) r.tunnel.local = *local;
     r.tunnel.type = r.spec.tunnel.type;
     r.tunnel.gue_port = r.spec.tunnel.port;
-    r.tunnel.checksum = r.spec.tunnel.checksum != tunnel_checksum::none;
+    r.tunnel.checksum = r.spec.tunnel.checksum == tunnel_checksum::checksum ? forward::tunnel_checksum::csum
+                        : r.spec.tunnel.checksum == tunnel_checksum::remote ? forward::tunnel_checksum::remcsum
+                                                                            : forward::tunnel_checksum::none;
     r.tunnel.l2 = r.dr.l2;
-    r.tunnel.mtu = r.spec.mtu;
+    r.tunnel.mtu = mtu;
   }
 
   std::size_t collect_locked() {

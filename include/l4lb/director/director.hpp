@@ -49,7 +49,10 @@
 #include "l4lb/director/stats.hpp"
 #include "l4lb/director/verdict.hpp"
 #include "l4lb/forward/dr.hpp"
+#include "l4lb/forward/fragment.hpp"
 #include "l4lb/forward/frame_buffer.hpp"
+#include "l4lb/forward/icmp_reply.hpp"
+#include "l4lb/forward/ip_id.hpp"
 #include "l4lb/forward/full_nat.hpp"
 #include "l4lb/forward/icmp_too_big.hpp"
 #include "l4lb/forward/nat.hpp"
@@ -520,8 +523,8 @@ class director {
     return snap_->neighbours ? snap_->neighbours->find(ip) : nullptr;
   }
 
-  static verdict from_forward(const forward::forward_result& r, forward_method m, std::uint32_t handle,
-                              const wire::mac_address& next_hop, bool to_client) noexcept {
+  verdict from_forward(const forward::forward_result& r, forward_method m, std::uint32_t handle,
+                       const wire::mac_address& next_hop, bool to_client) noexcept {
     if (!r) return drop(r.error());
     verdict v;
     if (r->action == forward::forward_action::reply_icmp) {
@@ -536,6 +539,12 @@ class director {
     v.dest = handle;
     v.next_hop = next_hop;
     v.to_client = to_client;
+    // Over the egress MTU without DF: fragmented as the kernel does (ip_fragment).
+    if (r->action == forward::forward_action::fragment) {
+      std::span<std::byte>* out = take_frames(fragment_config::max_fragments);
+      if (!out) return drop(director_drop::fragment_no_room);
+      return refragment(v, r->frame, r->l3_offset, r->mtu, out);
+    }
     return v;
   }
 
@@ -783,8 +792,18 @@ class director {
   /// ip_vs_leave: no real server available → ICMP port unreachable from the VIP (0A), as a
   /// `reply` verdict built in the reply arena.
   verdict no_destination(const wire::packet_view& pkt) noexcept {
-    (void)pkt;
-    return drop(director_drop::no_destination);
+    forward::icmp_reply_options o;
+    o.src_mac = snap_->identity.mac;
+    if (pkt.is_ipv4())
+      o.ip_id = forward::default_ip_id_generator().next(wire::ip_family::v4, pkt.key().dst_addr.data(),
+                                                        pkt.key().src_addr.data(), wire::ip_proto::icmp);
+    auto r = forward::make_port_unreachable(reply_slot_, pkt, o);
+    if (!r) return drop(director_drop::no_destination);  // RFC 1122: not about this packet
+    verdict v;
+    v.kind = verdict_kind::reply;
+    v.reply = reply_reason::port_unreachable;
+    v.frame = *r;
+    return v;
   }
 
 
@@ -900,9 +919,6 @@ class director {
         // largest fragment received, with a fresh outer ID (ipvs-notes 0B).
         if (v.frame.size() < 14 + 20 || std::to_integer<std::uint8_t>(v.frame[12]) != 0x08)
           return v;  // an IPv6 outer header: sent whole
-        auto outer = wire::basic_ipv4_view<std::byte>::unchecked(v.frame.subspan(14));
-        outer.set_ident(next_ip_id());
-        outer.fill_checksum();
         return refragment(v, v.frame, 14, frags_.largest_l3(q), out);
       }
       default: return v;
@@ -924,67 +940,21 @@ class director {
     }
   }
 
-  std::uint16_t next_ip_id() noexcept {
-    ip_id_ = static_cast<std::uint16_t>(ip_id_ + 1);
-    if (ip_id_ == 0) ip_id_ = 1;
-    return ip_id_;
-  }
-
   /// Splits the IPv4 packet after `l2` bytes of `frame` into fragments of at most `max_ip`
-  /// bytes (payloads in multiples of 8; RFC 791 3.2: options without the copy flag only in the
-  /// first), written to this burst's output room; the L2 header is repeated on each.
+  /// bytes (forward::fragment_ipv4: the kernel's geometry and option rules), written to this
+  /// burst's output room.
   verdict refragment(verdict v, std::span<const std::byte> frame, std::size_t l2, std::size_t max_ip,
                      std::span<std::byte>* out) noexcept {
     const auto ip = wire::basic_ipv4_view<const std::byte>::unchecked(frame.subspan(l2));
-    const std::size_t hlen = ip.header_len();
-    const std::size_t total = ip.total_len();
-    if (total > frame.size() - l2 || total <= hlen) return drop(director_drop::fragment_invalid);
-    // Non-first fragments' header: the fixed 20 bytes plus the options with the copy flag.
-    std::array<std::byte, 60> later{};
-    std::memcpy(later.data(), frame.data() + l2, 20);
-    std::size_t later_len = 20;
-    for (std::size_t i = 20; i < hlen;) {
-      const auto kind = std::to_integer<std::uint8_t>(frame[l2 + i]);
-      if (kind == 0) break;
-      if (kind == 1) { ++i; continue; }
-      const std::size_t len = i + 1 < hlen ? std::to_integer<std::size_t>(frame[l2 + i + 1]) : 0;
-      if (len < 2 || i + len > hlen) break;
-      if (kind & 0x80) {
-        std::memcpy(later.data() + later_len, frame.data() + l2 + i, len);
-        later_len += len;
-      }
-      i += len;
-    }
-    while (later_len % 4) later[later_len++] = std::byte{0};
-    const std::size_t payload = total - hlen;
-    const std::size_t first_room = max_ip > hlen ? (max_ip - hlen) & ~std::size_t{7} : 0;
-    const std::size_t later_room = max_ip > later_len ? (max_ip - later_len) & ~std::size_t{7} : 0;
-    if (first_room == 0 || later_room == 0) return drop(director_drop::fragment_invalid);
-    const std::uint16_t base_units = ip.frag_offset();
-    const bool base_mf = ip.more_frags();
-    std::size_t n = 0;
-    for (std::size_t at = 0; at < payload; ++n) {
-      if (n == fragment_config::max_fragments) return drop(director_drop::fragment_no_room);
-      const bool is_first = at == 0;
-      const std::size_t h = is_first ? hlen : later_len;
-      const std::size_t take = std::min(payload - at, is_first ? first_room : later_room);
-      const std::size_t len = l2 + h + take;
-      if (out_used_ + len > frag_out_bytes) return drop(director_drop::fragment_no_room);
-      std::byte* f = frag_out_.get() + out_used_;
-      out_used_ += (len + 15) & ~std::size_t{15};
-      std::memcpy(f, frame.data(), l2);
-      std::memcpy(f + l2, is_first ? frame.data() + l2 : later.data(), h);
-      std::memcpy(f + l2 + h, frame.data() + l2 + hlen + at, take);
-      auto fip = wire::basic_ipv4_view<std::byte>::unchecked(std::span(f + l2, h + take));
-      fip.set_version_ihl(4, static_cast<std::uint8_t>(h / 4));
-      fip.set_total_len(static_cast<std::uint16_t>(h + take));
-      const bool more = at + take < payload || base_mf;
-      fip.set_flags_frag(false, more, static_cast<std::uint16_t>(base_units + at / 8));
-      fip.fill_checksum();
-      out[n] = std::span(f, len);
-      at += take;
-    }
-    return with_frames(v, out, n);
+    const std::size_t n = forward::ipv4_fragment_count(ip.total_len(), ip.header_len(), max_ip);
+    if (n == 0 || n > fragment_config::max_fragments) return drop(director_drop::fragment_invalid);
+    const std::size_t each = l2 + max_ip;
+    if (out_used_ + n * each > frag_out_bytes) return drop(director_drop::fragment_no_room);
+    for (std::size_t i = 0; i < n; ++i) out[i] = std::span(frag_out_.get() + out_used_ + i * each, each);
+    auto r = forward::fragment_ipv4(frame, l2, max_ip, std::span(out, n));
+    if (!r) return drop(r.error());
+    out_used_ += n * each;
+    return with_frames(v, out, *r);
   }
 
   // ------------------------------------------------------------------ counts (observer)
@@ -1278,7 +1248,6 @@ class director {
   std::size_t n_out_frames_ = 0;
   std::array<std::uint32_t, max_burst> release_{};
   std::size_t n_release_ = 0;
-  std::uint16_t ip_id_ = 0;
   std::array<wire::ip_address, 16> missing_{};
   std::size_t missing_count_ = 0;
 };

@@ -45,6 +45,9 @@ struct director_identity {
   /// Next hop for NAT replies toward clients when the client's own address has no neighbour
   /// entry (the default gateway of each family).
   std::optional<wire::ip_address> gateway_v4, gateway_v6;
+  /// The egress MTU toward real servers that have none of their own (real_server_spec::mtu),
+  /// as a route's MTU is for the kernel; 0: no check.
+  std::uint32_t mtu = 0;
 
   [[nodiscard]] const wire::ip_address* address_of(wire::ip_family f) const noexcept {
     for (const auto& a : addresses)
