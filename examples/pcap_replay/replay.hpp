@@ -24,15 +24,10 @@ namespace replay {
 
 namespace ld = l4lb::director;
 
-/// A MAC for an address that has none configured: 02:00 followed by the last four bytes of the
-/// address (locally administered; 198.18.0.12 → 02:00:c6:12:00:0c, the captures' own scheme).
+/// A MAC for an address that has none configured (neighbour_table::derived_mac: 02:00 + the last
+/// four bytes of the address).
 inline l4lb::wire::mac_address derived_mac(const l4lb::wire::ip_address& a) {
-  l4lb::wire::mac_address m;
-  m.bytes[0] = 0x02;
-  const auto& r = a.raw();
-  const std::size_t at = a.is_v4() ? 0 : 12;
-  for (std::size_t i = 0; i < 4; ++i) m.bytes[2 + i] = r[at + i];
-  return m;
+  return ld::neighbour_table::derived_mac(a);
 }
 
 class replayer {

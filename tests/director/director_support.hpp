@@ -29,14 +29,7 @@ inline const wire::mac_address client_router_mac = mac("02:00:c6:12:00:fe");
 inline wire::endpoint ep(std::string_view s) { return *wire::endpoint::parse(s); }
 inline wire::ip_address ip(std::string_view s) { return *wire::ip_address::parse(s); }
 /// The MAC the lab gives a host: 02:00 + its IPv4 address (or the last 4 bytes of IPv6).
-inline wire::mac_address mac_of(const wire::ip_address& a) {
-  wire::mac_address m;
-  m.bytes[0] = 0x02;
-  const auto& r = a.raw();
-  const std::size_t at = a.is_v4() ? 0 : 12;
-  for (std::size_t i = 0; i < 4; ++i) m.bytes[2 + i] = r[at + i];
-  return m;
-}
+inline wire::mac_address mac_of(const wire::ip_address& a) { return neighbour_table::derived_mac(a); }
 
 /// A frame in its own buffer with headroom (for encapsulation) and tailroom.
 struct frame {

@@ -703,25 +703,11 @@ class director {
     c.vip = {wire::ip_address(ck.virtual_addr), ck.virtual_port};
     c.local = {pkt.key().dst_address(), pkt.key().dst_port};
     c.real = {d.spec.endpoint.address, t.dest_port(ref)};
-    const wire::mac_address* mac = neighbour(c.client.address);
-    if (!mac) {
-      const auto& gw = c.client.address.is_v4() ? snap_->identity.gateway_v4 : snap_->identity.gateway_v6;
-      if (gw) mac = neighbour(*gw);
-    }
-    if (!mac) {
-      note_missing_neighbour(c.client.address);
-      return drop(director_drop::no_neighbour);
-    }
-    state_update<Addr>(pkt, ref, pkt.tcp_flags(), conn::direction::output, now);
-    const std::uint32_t bytes = static_cast<std::uint32_t>(pkt.l3_len());
-    dests_[handle].stats.add_out(bytes);
-    if (d.live) services_[d.service_id].stats.add_out(bytes);
     forward::nat_config cfg;
-    cfg.l2.src = snap_->identity.mac;
-    cfg.l2.dst = *mac;
-    cfg.keep_quoted_l4_checksum = true;
+    if (!toward_client<Addr>(pkt, ref, c.client.address, true, now, cfg))
+      return drop(director_drop::no_neighbour);
     return from_forward(forward::full_nat_outbound(buf, pkt, c, cfg, reply_slot_),
-                        forward_method::full_nat, handle, *mac, true);
+                        forward_method::full_nat, handle, cfg.l2.dst, true);
   }
 
   template <class Addr>
@@ -733,26 +719,40 @@ class director {
     const auto ck = t.key(ref);
     const wire::endpoint client{wire::ip_address(ck.client_addr), ck.client_port};
     const wire::endpoint vip{wire::ip_address(ck.virtual_addr), ck.virtual_port};
-    const wire::mac_address* mac = neighbour(client.address);
+    forward::nat_config cfg;
+    if (!toward_client<Addr>(pkt, ref, client.address, !icmp, now, cfg))
+      return drop(director_drop::no_neighbour);
+    forward::nat_connection c{client, vip, real_endpoint(t, ref, d)};
+    return from_forward(forward::nat_outbound(buf, pkt, c, cfg, reply_slot_), forward_method::masq,
+                        handle, cfg.l2.dst, true);
+  }
+
+  /// The common part of a reply toward a client (NAT and FullNAT): the next hop (the client's
+  /// neighbour entry, else its family's gateway), the state update, the OutPkts/OutBytes
+  /// counters, and the rewrite's configuration. False when no next hop is known (noted).
+  template <class Addr>
+  bool toward_client(const wire::packet_view& pkt, conn::conn_ref ref, const wire::ip_address& client,
+                     bool update_state, std::int64_t now, forward::nat_config& cfg) noexcept {
+    auto& t = table<Addr>();
+    const wire::mac_address* mac = neighbour(client);
     if (!mac) {
-      const auto& gw = client.address.is_v4() ? snap_->identity.gateway_v4 : snap_->identity.gateway_v6;
+      const auto& gw = client.is_v4() ? snap_->identity.gateway_v4 : snap_->identity.gateway_v6;
       if (gw) mac = neighbour(*gw);
     }
     if (!mac) {
-      note_missing_neighbour(client.address);
-      return drop(director_drop::no_neighbour);
+      note_missing_neighbour(client);
+      return false;
     }
-    if (!icmp) state_update<Addr>(pkt, ref, pkt.tcp_flags(), conn::direction::output, now);
+    if (update_state) state_update<Addr>(pkt, ref, pkt.tcp_flags(), conn::direction::output, now);
+    const std::uint32_t handle = t.dest(ref);
+    const dest_runtime& d = snap_->dests[handle];
     const std::uint32_t bytes = static_cast<std::uint32_t>(pkt.l3_len());
     dests_[handle].stats.add_out(bytes);
     if (d.live) services_[d.service_id].stats.add_out(bytes);
-    forward::nat_config cfg;
     cfg.l2.src = snap_->identity.mac;
     cfg.l2.dst = *mac;
-    cfg.keep_quoted_l4_checksum = true;
-    forward::nat_connection c{client, vip, real_endpoint(t, ref, d)};
-    return from_forward(forward::nat_outbound(buf, pkt, c, cfg, reply_slot_), forward_method::masq,
-                        handle, *mac, true);
+    cfg.keep_quoted_l4_checksum = true;  // the kernel leaves it (ipvs-notes 0A)
+    return true;
   }
 
   /// ip_vs_in_icmp / ip_vs_out_icmp: an ICMP error follows the connection it quotes.

@@ -60,6 +60,18 @@ class neighbour_table {
   };
   [[nodiscard]] const std::vector<entry>& entries() const noexcept { return entries_; }
 
+  /// A locally administered MAC for an address that has no real one (labs, replays, tests):
+  /// 02:00 followed by the last four bytes of the address (198.18.0.12 → 02:00:c6:12:00:0c, the
+  /// bundled captures' own scheme).
+  [[nodiscard]] static wire::mac_address derived_mac(const wire::ip_address& a) noexcept {
+    wire::mac_address m;
+    m.bytes[0] = 0x02;
+    const auto& r = a.raw();
+    const std::size_t at = a.is_v4() ? 0 : 12;
+    for (std::size_t i = 0; i < 4; ++i) m.bytes[2 + i] = r[at + i];
+    return m;
+  }
+
  private:
   static constexpr std::uint32_t empty = 0xFFFF'FFFFu;
 
