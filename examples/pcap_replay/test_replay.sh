@@ -94,11 +94,49 @@ if [ -n "$tshark" ]; then
 fi
 ok "FullNAT requests from the local address"
 
-# 5. IPv6 DR.
-printf -- '-A -t [fd00:198:18::100]:80 -s rr\n-a -t [fd00:198:18::100]:80 -r [fd00:198:18::12]:80 -g -w 1\n' > "$out/v6.rules"
-"$replay" --rules "$out/v6.rules" --in "$data/ipv6-http.pcap" --out "$out/v6.pcap" > "$out/v6.txt"
-grep -Eq '^forwarded +[1-9]' "$out/v6.txt" || fail "IPv6: nothing forwarded"
-ok "IPv6 DR"
+# 5. IPv6: DR, NAT and TUN (ip6ip6) on the IPv6 capture.
+for m in "-g" "-m" "-i"; do
+  printf -- '-A -t [fd00:198:18::100]:80 -s rr\n-a -t [fd00:198:18::100]:80 -r [fd00:198:18::12]:8080 %s -w 1\n' "$m" > "$out/v6.rules"
+  "$replay" --rules "$out/v6.rules" --in "$data/ipv6-http.pcap" --out "$out/v6$m.pcap" > "$out/v6$m.txt"
+  grep -Eq '^forwarded +[1-9]' "$out/v6$m.txt" || fail "IPv6 $m: nothing forwarded"
+  if [ -n "$tshark" ]; then
+    n=$("$tshark" -r "$out/v6$m.pcap" -Y 'ipv6.dst == fd00:198:18::12 || ipv6.dst == fd00:198:18::100' | wc -l)
+    all=$("$tshark" -r "$out/v6$m.pcap" | wc -l)
+    [ "$n" = "$all" ] || fail "IPv6 $m: $n of $all frames where expected"
+    if [ "$m" = "-m" ]; then
+      badsum=$("$tshark" -r "$out/v6$m.pcap" -o tcp.check_checksum:TRUE -Y 'tcp.checksum.status == "Bad"' | wc -l)
+      [ "$badsum" = 0 ] || fail "IPv6 NAT: $badsum bad TCP checksums"
+    fi
+  fi
+done
+ok "IPv6 DR, NAT, TUN"
+
+# 5b. Malformed frames: every one accounted for, each drop named.
+python3 - "$data/client-vip-http.pcap" "$out/bad-frames.pcap" <<'PY'
+import struct, sys
+raw = open(sys.argv[1], "rb").read()
+e = "<" if raw[:4] == b"\xd4\xc3\xb2\xa1" else ">"
+out, at, n = bytearray(raw[:24]), 24, 0
+while at + 16 <= len(raw):
+    ts, tf, incl, orig = struct.unpack(e + "IIII", raw[at:at + 16])
+    f = bytearray(raw[at + 16:at + 16 + incl]); at += 16 + incl; n += 1
+    if f[12:14] == b"\x08\x00":
+        k = n % 5
+        if k == 1: f[24] ^= 0xFF                 # bad IPv4 header checksum
+        elif k == 2: f = f[:20]                  # truncated IPv4 header
+        elif k == 3: f[14] = 0x43                # IHL below 5
+        elif k == 4: f[16:18] = b"\xff\xff"      # total length past the frame
+    out += struct.pack(e + "IIII", ts, tf, len(f), len(f)) + f
+open(sys.argv[2], "wb").write(out)
+PY
+"$replay" --rules "$example/tutorial.rules" --in "$out/bad-frames.pcap" --out "$out/bad-out.pcap" > "$out/bad-frames.txt"
+sum=$(awk '/^(forwarded|replies|passed|dropped|queued) / {s += $2} END {print s}' "$out/bad-frames.txt")
+in=$(awk '/^frames in/ {print $3}' "$out/bad-frames.txt")
+[ "$sum" = "$in" ] || fail "malformed frames: $sum accounted of $in"
+for r in bad_ipv4_header_checksum truncated_ipv4 bad_ipv4_ihl ipv4_total_length_exceeds_frame; do
+  grep -q "  $r " "$out/bad-frames.txt" || fail "malformed frames: no '$r' drops"
+done
+ok "malformed frames: all $in accounted for, drops named"
 
 # 6. A rule file with a bad line: its error, status 2, no output file.
 printf -- '-A -t 198.18.0.100:80 -s rr\n-a -t 198.18.0.100:80 -r 198.18.0.300:80 -g\n' > "$out/bad.rules"
