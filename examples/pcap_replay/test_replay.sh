@@ -171,6 +171,28 @@ if [ -n "$tshark" ]; then
   ok "tshark reads every verdict comment"
 fi
 
+# 8b. Other input formats: the pcapng just written, and the capture as Linux cooked (SLL, the
+#     format of `tcpdump -i any`), give the same decisions.
+"$replay" --rules "$example/tutorial.rules" --in "$out/v.pcapng" --out /dev/null > "$out/ng.txt"
+grep -q '^frames in  *406$' "$out/ng.txt" && grep -Eq '^  dr +133$' "$out/ng.txt" || fail "pcapng input"
+python3 - "$data/client-vip-http.pcap" "$out/sll.pcap" <<'PY'
+import struct, sys
+raw = open(sys.argv[1], "rb").read()
+e = "<" if raw[:4] == b"\xd4\xc3\xb2\xa1" else ">"
+hdr = bytearray(raw[:24]); hdr[20:24] = struct.pack(e + "I", 113)  # LINKTYPE_LINUX_SLL
+out, at = hdr, 24
+while at + 16 <= len(raw):
+    ts, tf, incl, orig = struct.unpack(e + "IIII", raw[at:at + 16])
+    f = raw[at + 16:at + 16 + incl]; at += 16 + incl
+    sll = struct.pack("!HHH8sH", 0, 1, 6, f[6:12] + b"\0\0", struct.unpack("!H", f[12:14])[0])
+    g = sll + f[14:]
+    out += struct.pack(e + "IIII", ts, tf, len(g), len(g)) + g
+open(sys.argv[2], "wb").write(out)
+PY
+"$replay" --rules "$example/tutorial.rules" --in "$out/sll.pcap" --out /dev/null > "$out/sll.txt"
+grep -q '^frames in  *406$' "$out/sll.txt" && grep -Eq '^  dr +133$' "$out/sll.txt" || fail "SLL input"
+ok "pcapng and Linux cooked (SLL) input"
+
 # 9. --at: draining .13 after frame 100 sends every later connection to .12.
 "$replay" --rules "$example/tutorial.rules" --in "$data/client-vip-http.pcap" --out /dev/null \
   --at "100:-e -t 198.18.0.100:80 -r 198.18.0.13:80 -g -w 0" --stats --quiet > "$out/at.txt"
