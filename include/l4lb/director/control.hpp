@@ -54,7 +54,7 @@ class director_control {
  public:
   explicit director_control(const configuration_limits& limits = {})
       : config_(limits), neighbours_(std::make_shared<neighbour_table>()) {
-    publish_locked(nullptr);
+    publish_locked();
   }
   director_control(const director_control&) = delete;
   director_control& operator=(const director_control&) = delete;
@@ -82,7 +82,7 @@ class director_control {
       (void)config_.apply(c, &ch);
       record(ch, touched);
     }
-    publish_locked(&touched);
+    publish_locked();
     return {};
   }
 
@@ -91,20 +91,20 @@ class director_control {
     auto n = std::make_shared<neighbour_table>(*neighbours_);
     n->set(ip, mac);
     neighbours_ = std::move(n);
-    publish_locked(nullptr);
+    publish_locked();
   }
   bool erase_neighbour(const wire::ip_address& ip) {
     std::lock_guard lock(mu_);
     auto n = std::make_shared<neighbour_table>(*neighbours_);
     const bool had = n->erase(ip);
     neighbours_ = std::move(n);
-    publish_locked(nullptr);
+    publish_locked();
     return had;
   }
   void set_identity(director_identity id) {
     std::lock_guard lock(mu_);
     identity_ = std::move(id);
-    publish_locked(nullptr);
+    publish_locked();
   }
 
   // ------------------------------------------------------------------ reading
@@ -297,8 +297,7 @@ class director_control {
     rt.persist_v6.netmask = conn::persistence<wire::ipv6_address>::mask_from_prefix(s.prefix_v6);
   }
 
-  void publish_locked(const std::vector<std::shared_ptr<service_runtime>>* touched) {
-    (void)touched;
+  void publish_locked() {
     const auto& limits = config_.limits();
     if (runtime_.empty()) runtime_.resize(limits.max_services);
     if (published_ids_.empty()) published_ids_.assign(limits.max_services, 0);

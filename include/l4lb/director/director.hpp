@@ -1044,7 +1044,6 @@ class director {
     snap_ = control_.acquire();
     const snapshot& s = *snap_;
     seen_generation_ = s.generation;
-    for (auto* t : {static_cast<void*>(&v4_), static_cast<void*>(&v6_)}) (void)t;
     (void)v4_.set_timeouts(s.timeouts);
     (void)v6_.set_timeouts(s.timeouts);
     conn::reuse_policy rp;
