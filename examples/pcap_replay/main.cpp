@@ -239,36 +239,7 @@ struct summary {
 
 void print_summary(const summary& s, const ld::verdict_counters& v, std::FILE* f) {
   std::fprintf(f, "frames in            %12llu\n", static_cast<unsigned long long>(s.in));
-  std::fprintf(f, "forwarded            %12llu\n", static_cast<unsigned long long>(v.forwarded));
-  const char* methods[] = {"nat", "local", "tun", "dr", "fullnat"};
-  for (std::size_t i = 0; i < v.forwarded_by_method.size(); ++i)
-    if (v.forwarded_by_method[i])
-      std::fprintf(f, "  %-18s %12llu\n", methods[i], static_cast<unsigned long long>(v.forwarded_by_method[i]));
-  if (v.forwarded_to_client)
-    std::fprintf(f, "  of them NAT replies %11llu\n", static_cast<unsigned long long>(v.forwarded_to_client));
-  std::fprintf(f, "replies              %12llu\n", static_cast<unsigned long long>(v.replies));
-  for (std::size_t i = 1; i < v.replies_by_reason.size(); ++i)
-    if (v.replies_by_reason[i])
-      std::fprintf(f, "  %-18s %12llu\n", std::string(to_string(static_cast<ld::reply_reason>(i))).c_str(),
-                   static_cast<unsigned long long>(v.replies_by_reason[i]));
-  std::fprintf(f, "passed               %12llu\n", static_cast<unsigned long long>(v.passed));
-  for (std::size_t i = 1; i < v.passed_by_reason.size(); ++i)
-    if (v.passed_by_reason[i])
-      std::fprintf(f, "  %-18s %12llu\n", std::string(to_string(static_cast<ld::pass_reason>(i))).c_str(),
-                   static_cast<unsigned long long>(v.passed_by_reason[i]));
-  std::fprintf(f, "dropped              %12llu\n", static_cast<unsigned long long>(v.dropped));
-  for (std::size_t i = 1; i < v.dropped_parse.size(); ++i)
-    if (v.dropped_parse[i])
-      std::fprintf(f, "  %-30s %llu\n", std::string(wire::to_string(static_cast<wire::drop_reason>(i))).c_str(),
-                   static_cast<unsigned long long>(v.dropped_parse[i]));
-  for (std::size_t i = 1; i < v.dropped_forward.size(); ++i)
-    if (v.dropped_forward[i])
-      std::fprintf(f, "  %-30s %llu\n", std::string(forward::to_string(static_cast<forward::forward_error>(i))).c_str(),
-                   static_cast<unsigned long long>(v.dropped_forward[i]));
-  for (std::size_t i = 1; i < v.dropped_director.size(); ++i)
-    if (v.dropped_director[i])
-      std::fprintf(f, "  %-30s %llu\n", std::string(to_string(static_cast<ld::director_drop>(i))).c_str(),
-                   static_cast<unsigned long long>(v.dropped_director[i]));
+  std::fputs(ld::counters_table(v).c_str(), f);
   std::fprintf(f, "frames written       %12llu\n", static_cast<unsigned long long>(s.written));
 }
 

@@ -4,9 +4,11 @@
 
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include <l4lb/config/grammar.hpp>
+#include <l4lb/config/ipvsadm.hpp>
 #include <l4lb/config/listing.hpp>
 #include <l4lb/config/rules.hpp>
 #include <l4lb/director/control.hpp>
@@ -44,26 +46,14 @@ inline std::string listing(ld::director_control& control, ld::director& d, std::
                            std::string_view args) {
   auto pc = cfg::parse_command_line(args);
   if (!pc) return "l4lb-replay: " + cfg::to_string(pc.error()) + "\n";
+  if (pc->change() || std::holds_alternative<cfg::restore_request>(pc->what))
+    return "l4lb-replay: --list takes listings and saves only\n";
   d.expire_all(now);  // counts as they are at the end of the capture
-  const ld::configuration config = control.config();
-  if (const auto* save = std::get_if<cfg::save_request>(&pc->what)) {
-    std::string out;
-    cfg::save_options o;
-    o.numeric = save->numeric;
-    cfg::save_rules(out, config, o);
-    return out;
-  }
-  const auto* list = std::get_if<cfg::list_request>(&pc->what);
-  if (!list) return {};
-  const std::vector<ld::conn_row> rows = list->connections ? control.connections(now)
-                                                           : std::vector<ld::conn_row>{};
-  cfg::listing_input in{config};
-  in.service_status = [&](std::uint32_t id) { return control.service_stats(id); };
-  in.dest_status = [&](std::uint32_t h) { return control.dest_stats(h); };
-  in.connections = rows;
-  std::string out;
-  if (auto e = cfg::write_listing(out, in, *list)) return "l4lb-replay: " + cfg::to_string(*e) + "\n";
-  return out;
+  cfg::ipvsadm_context ctx{control};
+  ctx.now = now;
+  const cfg::ipvsadm_result r = cfg::run_ipvsadm(ctx, args);
+  if (r.exit_status != cfg::exit_code::ok) return "l4lb-replay: " + r.err;
+  return r.out;
 }
 
 }  // namespace rules

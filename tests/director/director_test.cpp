@@ -593,4 +593,25 @@ TEST_CASE("FullNAT: local address and port toward the server, replies found by t
   plain.must(add_dest{vip80, fn});
   CHECK(plain.send(tcp4("198.18.1.10", 40000, "198.18.0.100", 80, tf::syn), sec).reason() == "method_unsupported");
 }
+
+TEST_CASE("FullNAT: a director with a port share gives out only the ports of its share") {
+  for (const std::uint16_t index : {std::uint16_t{0}, std::uint16_t{1}, std::uint16_t{2}}) {
+    director_config cfg = lab::small();
+    cfg.full_nat = true;
+    cfg.full_nat_port_share_count = 3;
+    cfg.full_nat_port_share_index = index;
+    lab l(cfg);
+    l.must(add_service{service(vip80, "rr")});
+    auto fn = server("198.18.0.12:8080", forward_method::full_nat);
+    fn.full_nat_local = {ip("198.18.0.1")};
+    l.must(add_dest{vip80, fn});
+    for (int c = 0; c < 40; ++c) {
+      const verdict v = l.send(tcp4("198.18.1.10", static_cast<std::uint16_t>(40000 + c), "198.18.0.100", 80, tf::syn), sec);
+      REQUIRE(v.kind == verdict_kind::forward);
+      const int lport = std::to_integer<int>(v.frame[34]) * 256 + std::to_integer<int>(v.frame[35]);
+      CHECK(lport >= 1024);
+      CHECK(lport % 3 == index);
+    }
+  }
+}
 }

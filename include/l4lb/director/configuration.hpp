@@ -176,7 +176,10 @@ class configuration {
 
   [[nodiscard]] const configuration_limits& limits() const noexcept { return limits_; }
   /// In the order they were added.
-  [[nodiscard]] const std::vector<service_entry>& services() const noexcept { return services_; }
+  [[nodiscard]] const std::vector<service_entry>& services() const& noexcept { return services_; }
+  /// On a temporary (`control.config().services()`): the list itself, moved out, so a range-for
+  /// over it does not refer into a destroyed configuration.
+  [[nodiscard]] std::vector<service_entry> services() && noexcept { return std::move(services_); }
   [[nodiscard]] const director_settings& settings() const noexcept { return settings_; }
   [[nodiscard]] const conn::timeouts& timeouts() const noexcept { return timeouts_; }
 

@@ -76,6 +76,11 @@ struct director_config {
   bool full_nat = false;
   /// Local addresses FullNAT can use at once (the first ones the configuration names).
   std::uint32_t full_nat_local_addresses = 4;
+  /// Local ports this director may give out: those p with p % count == index. Directors that
+  /// share local addresses (one per core) take disjoint shares, and the application steers a
+  /// real server's reply to the director whose share holds its destination port.
+  std::uint16_t full_nat_port_share_count = 1;
+  std::uint16_t full_nat_port_share_index = 0;
   std::uint64_t seed = 0;
   /// Where the connection tables' arrays come from (nullptr: new/delete).
   std::pmr::memory_resource* memory = nullptr;
@@ -111,6 +116,8 @@ class director {
       fn_reply_ = std::make_unique<std::uint32_t[]>(n);
       std::fill_n(fn_reply_.get(), n, fn_none);
       fn_cursor_.assign(std::size_t{fn_locals_max_} * 3, 0);
+      fn_share_count_ = std::max<std::uint32_t>(cfg.full_nat_port_share_count, 1);
+      fn_share_index_ = cfg.full_nat_port_share_index % fn_share_count_;
       fn_locals_.reserve(fn_locals_max_);
     }
     port_.read_service = [this](std::uint32_t id, service_status& s) { read_service(id, s); };
@@ -655,8 +662,13 @@ class director {
     const int pi = fn_proto(protocol);
     if (pi < 0) return 0;
     std::uint32_t& cursor = fn_cursor_[std::size_t{li} * 3 + static_cast<std::size_t>(pi)];
+    const std::uint32_t count = fn_share_count_, index = fn_share_index_;
+    const auto in_share = [&](std::uint32_t p) { return p + (index + count - p % count) % count; };
     for (std::uint32_t probe = 0; probe < 4096; ++probe) {
-      cursor = cursor + 1 > 65535 || cursor < fn_min_port ? fn_min_port : cursor + 1;
+      std::uint32_t next = cursor + 1 > 65535 || cursor < fn_min_port ? fn_min_port : cursor + 1;
+      next = in_share(next);
+      if (next > 65535) next = in_share(fn_min_port);
+      cursor = next;
       if (*fn_slot(li, pi, cursor) == fn_none) return cursor;
     }
     return 0;
@@ -1235,6 +1247,7 @@ class director {
   std::unique_ptr<std::uint32_t[]> fn_port_v4_, fn_port_v6_;
   std::unique_ptr<std::uint32_t[]> fn_reply_;
   std::vector<std::uint32_t> fn_cursor_;
+  std::uint32_t fn_share_count_ = 1, fn_share_index_ = 0;
   std::vector<wire::ip_address> fn_locals_;
   std::uint32_t fn_locals_max_ = 0;
   const wire::endpoint* fn_local_ = nullptr;  // the local endpoint of the packet being forwarded

@@ -12,7 +12,9 @@
 
 #include <array>
 #include <cstdint>
+#include <cstdio>
 #include <span>
+#include <string>
 #include <string_view>
 
 #include "l4lb/director/model.hpp"
@@ -232,5 +234,39 @@ struct verdict_counters {
     return *this;
   }
 };
+
+/// The counters as a table (what l4lb-replay and l4lb-director print at the end): each verdict's
+/// total, then its non-zero reasons indented under it. Control plane: allocates.
+[[nodiscard]] inline std::string counters_table(const verdict_counters& v) {
+  std::string out;
+  char line[96];
+  const auto row = [&](const char* fmt, std::string_view name, std::uint64_t n) {
+    std::snprintf(line, sizeof line, fmt, std::string(name).c_str(), static_cast<unsigned long long>(n));
+    out += line;
+  };
+  const auto total = [&](std::string_view name, std::uint64_t n) { row("%-20s %12llu\n", name, n); };
+  const auto reason = [&](std::string_view name, std::uint64_t n) { row("  %-18s %12llu\n", name, n); };
+  const auto drop = [&](std::string_view name, std::uint64_t n) { row("  %-30s %llu\n", name, n); };
+  total("forwarded", v.forwarded);
+  constexpr std::string_view methods[] = {"nat", "local", "tun", "dr", "fullnat"};
+  for (std::size_t i = 0; i < v.forwarded_by_method.size(); ++i)
+    if (v.forwarded_by_method[i]) reason(methods[i], v.forwarded_by_method[i]);
+  if (v.forwarded_to_client) row("  of them NAT replies%s %11llu\n", "", v.forwarded_to_client);
+  total("replies", v.replies);
+  for (std::size_t i = 1; i < v.replies_by_reason.size(); ++i)
+    if (v.replies_by_reason[i]) reason(to_string(static_cast<reply_reason>(i)), v.replies_by_reason[i]);
+  total("passed", v.passed);
+  for (std::size_t i = 1; i < v.passed_by_reason.size(); ++i)
+    if (v.passed_by_reason[i]) reason(to_string(static_cast<pass_reason>(i)), v.passed_by_reason[i]);
+  total("dropped", v.dropped);
+  for (std::size_t i = 1; i < v.dropped_parse.size(); ++i)
+    if (v.dropped_parse[i]) drop(wire::to_string(static_cast<wire::drop_reason>(i)), v.dropped_parse[i]);
+  for (std::size_t i = 1; i < v.dropped_forward.size(); ++i)
+    if (v.dropped_forward[i])
+      drop(forward::to_string(static_cast<forward::forward_error>(i)), v.dropped_forward[i]);
+  for (std::size_t i = 1; i < v.dropped_director.size(); ++i)
+    if (v.dropped_director[i]) drop(to_string(static_cast<director_drop>(i)), v.dropped_director[i]);
+  return out;
+}
 
 }  // namespace l4lb::director
