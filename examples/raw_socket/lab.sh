@@ -2,8 +2,8 @@
 # The LVS tutorial's lab (shared/lvs-tutorial.md) in network namespaces, with l4lb-director in
 # place of the kernel's IPVS and l4lbadm in place of ipvsadm.
 #
-#   lab.sh dr|nat|tun|fullnat [--family 4|6|both] [--requests N] [--workers N] [--check]
-#                             [--bin DIR] [--hold]
+#   lab.sh dr|nat|tun|fullnat|kernel [--family 4|6|both] [--requests N] [--workers N] [--check]
+#                                    [--measure SECONDS] [--bin DIR] [--hold]
 #
 # One LAN (a bridge in its own namespace): client 198.18.0.2, director 198.18.0.11 with the VIP
 # 198.18.0.100, real servers 198.18.0.12 and .13 each serving "from <its ip>" over HTTP (and the
@@ -12,17 +12,23 @@
 #   nat      the real servers reach the client through the director (a host route);
 #   tun      VIP on loopback as for DR; l4lb-decap takes the IPIP packets apart into a tun device
 #            (this kernel has no ipip module);
-#   fullnat  the director speaks to the servers from its local address 198.18.0.21.
+#   fullnat  the director speaks to the servers from its local address 198.18.0.21;
+#   kernel   no l4lb: the director's kernel balances by nftables DNAT (numgen inc, i.e. rr), the
+#            real servers set up as for nat — the nearest kernel equivalent this machine has
+#            (it has no IPVS), for comparison.
 # Without --check: configures the director with l4lbadm as the tutorial does with ipvsadm, shows
 # curl alternating between the two servers, and prints `l4lbadm -Ln` and `--stats`.
 # With --check (the ctest): N requests per family, every one answered, the rr split exact; DR
-# replies do not pass the director; weight 0 drains; -d keeps the kernel's behaviour.
+# replies do not pass the director; weight 0 drains; -d keeps the kernel's behaviour; SIGHUP
+# reloads the rule file keeping what it did not change; l4lbadm's refusals are ipvsadm's.
+# With --measure: wrk from the client for SECONDS; requests/s, and CPU per request of the
+# director process (/proc/PID/stat) and of the whole machine (/proc/stat).
 # Everything is torn down on exit, Ctrl-C included. Needs root, ip, nft, ethtool, curl, python3.
 set -euo pipefail
 
 mode=${1:-}
 shift || true
-family=both requests=10 workers=1 check=0 hold=0
+family=both requests=10 workers=1 check=0 hold=0 measure=0
 bin=$(cd "$(dirname "$0")/../.." && pwd)/build/debug/examples/raw_socket
 while [ $# -gt 0 ]; do
   case $1 in
@@ -30,12 +36,13 @@ while [ $# -gt 0 ]; do
     --requests) requests=$2; shift 2 ;;
     --workers) workers=$2; shift 2 ;;
     --check) check=1; shift ;;
+    --measure) measure=$2; shift 2 ;;
     --bin) bin=$2; shift 2 ;;
     --hold) hold=1; shift ;;
     *) echo "lab.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
-case $mode in dr|nat|tun|fullnat) ;; *) echo "usage: lab.sh dr|nat|tun|fullnat [options]" >&2; exit 2 ;; esac
+case $mode in dr|nat|tun|fullnat|kernel) ;; *) echo "usage: lab.sh dr|nat|tun|fullnat|kernel [options]" >&2; exit 2 ;; esac
 [ "$(id -u)" = 0 ] || { echo "lab.sh: needs root (network namespaces)" >&2; exit 77; }
 for tool in ip nft ethtool curl python3; do
   command -v $tool >/dev/null || { echo "lab.sh: $tool is missing (scripts/setup installs it)" >&2; exit 77; }
@@ -119,7 +126,11 @@ for n in 1 2; do
       nsx "$ns" ip -6 addr add fd00:198:18::100/128 dev lo
       nsx "$ns" sysctl -qw net.ipv4.conf.eth0.arp_ignore=1 net.ipv4.conf.all.arp_ignore=1 \
         net.ipv4.conf.eth0.arp_announce=2 net.ipv4.conf.all.arp_announce=2 ;;
-    nat)
+    nat|kernel)
+      # Through the director, and stay so: an IPv6 forwarder that sends a packet out the way it
+      # came redirects (there is no sysctl to stop it sending), so refuse redirects here.
+      nsx "$ns" sysctl -qw net.ipv6.conf.all.accept_redirects=0 net.ipv6.conf.eth0.accept_redirects=0 \
+        net.ipv4.conf.all.accept_redirects=0 net.ipv4.conf.eth0.accept_redirects=0
       for c in 2 3; do
         nsx "$ns" ip route add 198.18.0.$c/32 via 198.18.0.11
         nsx "$ns" ip -6 route add fd00:198:18::$c/128 via fd00:198:18::11
@@ -135,12 +146,27 @@ for n in 1 2; do
 done
 
 # ---------------------------------------------------------------- the director
-extra=()
-[ "$mode" = fullnat ] && extra+=(--full-nat)
-nsx "$dir" "$bin/l4lb-director" --interface eth0 --control "$ctl" --workers "$workers" "${extra[@]}" \
-  2>"$work/director.log" &
-for _ in $(seq 50); do [ -S "$ctl" ] && break; sleep 0.1; done
-[ -S "$ctl" ] || { cat "$work/director.log"; say "l4lb-director did not start"; exit 1; }
+if [ "$mode" = kernel ]; then
+  nsx "$dir" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 \
+    net.ipv4.conf.all.send_redirects=0 net.ipv4.conf.eth0.send_redirects=0
+  nsx "$dir" nft -f - <<'NFT'
+table inet lab {
+  chain prerouting {
+    type nat hook prerouting priority dstnat;
+    ip daddr 198.18.0.100 tcp dport 80 dnat ip to numgen inc mod 2 map { 0 : 198.18.0.13, 1 : 198.18.0.12 }
+    ip6 daddr fd00:198:18::100 tcp dport 80 dnat ip6 to numgen inc mod 2 map { 0 : fd00:198:18::13, 1 : fd00:198:18::12 }
+  }
+}
+NFT
+else
+  extra=()
+  [ "$mode" = fullnat ] && extra+=(--full-nat)
+  : >"$work/lab.rules"  # --rules: SIGHUP reloads it (the check writes it later)
+  nsx "$dir" "$bin/l4lb-director" --interface eth0 --control "$ctl" --workers "$workers" \
+    --rules "$work/lab.rules" "${extra[@]}" 2>"$work/director.log" &
+  for _ in $(seq 50); do [ -S "$ctl" ] && break; sleep 0.1; done
+  [ -S "$ctl" ] || { cat "$work/director.log"; say "l4lb-director did not start"; exit 1; }
+fi
 for n in 1 2; do  # the servers answer on port 80 before anyone asks
   for _ in $(seq 50); do nsx "$id-rs$n" python3 -c "import socket; socket.create_connection(('::1', 80), 1)" 2>/dev/null && break; sleep 0.1; done
 done
@@ -154,6 +180,7 @@ rs_of() { [ "$1" = 4 ] && echo "198.18.0.$2" || echo "fd00:198:18::$2"; }
 rs_port_of() { [ "$1" = 4 ] && echo "198.18.0.$2:80" || echo "[fd00:198:18::$2]:80"; }
 local_of() { [ "$1" = 4 ] && echo 198.18.0.21 || echo fd00:198:18::21; }
 for f in "${families[@]}"; do
+  [ "$mode" = kernel ] && break
   vip=$(vip_of "$f")
   say "# l4lbadm -A -t $vip:80 -s rr"
   adm -A -t "$vip:80" -s rr
@@ -166,7 +193,28 @@ for f in "${families[@]}"; do
     adm -a -t "$vip:80" -r "$r" $how -w 1 "${more[@]}"
   done
 done
-adm -Ln
+[ "$mode" = kernel ] || adm -Ln
+
+# ---------------------------------------------------------------- --measure
+if [ "$measure" != 0 ]; then
+  command -v wrk >/dev/null || { echo "lab.sh: --measure needs wrk (apt-get install wrk)" >&2; exit 2; }
+  dpid=$(ip netns pids "$dir" | head -1)
+  busy() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat; }  # user nice system irq softirq
+  proc_cpu() { [ -n "$dpid" ] && awk '{print $14 + $15}' "/proc/$dpid/stat" || echo 0; }
+  hz=$(getconf CLK_TCK)
+  m0=$(busy) p0=$(proc_cpu)
+  out=$(nsx "$cl" wrk -t 2 -c 16 -d "${measure}s" --latency http://198.18.0.100/)
+  m1=$(busy) p1=$(proc_cpu)
+  total=$(awk '/requests in/ {print $1}' <<<"$out")
+  rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
+  errors=$(awk '/Socket errors|Non-2xx/ {print}' <<<"$out")
+  awk -v mode="$mode" -v w="$workers" -v n="$total" -v rps="$rps" -v p50="$p50" -v hz="$hz" \
+      -v m="$((m1 - m0))" -v p="$((p1 - p0))" 'BEGIN {
+    printf "measure %-7s workers %d: %d requests, %s req/s, p50 %s, director process %.1f us/request, machine %.1f us/request\n",
+      mode, w, n, rps, p50, p * 1e6 / hz / n, m * 1e6 / hz / n }'
+  [ -n "$errors" ] && say "  wrk: $errors"
+fi
 
 # ---------------------------------------------------------------- the tutorial's check
 get() { nsx "$cl" curl -s --max-time 3 "$@"; }
@@ -267,20 +315,56 @@ if [ "$check" = 1 ] && [ "$mode" = dr ]; then
   else
     say "-d: new connections went to .$other; the deleted server's connection stayed listed and stalled, as IPVS's"
   fi
+
+  # SIGHUP reloads --rules: the IPv6 service goes, .13 gets weight 2, the deleted server is back.
+  dpid=$(ip netns pids "$dir" | head -1)
+  printf '%s\n' "-A -t 198.18.0.100:80 -s rr" "-a -t 198.18.0.100:80 -r 198.18.0.12:80 -g -w 1" \
+    "-a -t 198.18.0.100:80 -r 198.18.0.13:80 -g -w 2" >"$work/lab.rules"
+  kill -HUP "$dpid"
+  for _ in $(seq 20); do grep -q reloaded "$work/director.log" && break; sleep 0.1; done
+  [ "$(adm -Sn)" = "$(cat "$work/lab.rules")" ] || check_fail "SIGHUP: the rules are not the file's: $(adm -Sn)"
+  printf '%s\n' "-A -t 198.18.0.100:80 -s rr" "-a -t 198.18.0.100:80 -r 198.18.0.12:80 -g -w 99999" >"$work/lab.rules"
+  kill -HUP "$dpid"
+  for _ in $(seq 20); do grep -q "rules unchanged" "$work/director.log" && break; sleep 0.1; done
+  grep -q "line 2" "$work/director.log" || check_fail "SIGHUP with a bad file: no error naming line 2"
+  [ "$(adm -Sn | wc -l)" = 3 ] || check_fail "SIGHUP with a bad file changed the rules"
+  say "SIGHUP: reloaded the file keeping what it did not change; a bad file named its line and changed nothing"
+
+  # l4lbadm's refusals are ipvsadm's: text and exit status.
+  set +e
+  err=$(adm -A -t 198.18.0.100:80 -s rr 2>&1); rc=$?
+  set -e
+  [ "$rc" = 255 ] && [ "$err" = "Service already exists" ] || check_fail "l4lbadm -A twice: '$err' (exit $rc)"
+  # Clear errors at start: a missing interface, a missing privilege, a bad rule file.
+  set +e
+  e1=$(nsx "$dir" "$bin/l4lb-director" --interface nosuch0 --control "$work/x.sock" 2>&1); r1=$?
+  e2=$(nsx "$dir" setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
+       "$bin/l4lb-director" --interface eth0 --control "$work/y.sock" 2>&1); r2=$?
+  printf '%s\n' "-A -t 198.18.0.100:80 -s nosuch" >"$work/bad.rules"
+  e3=$(nsx "$dir" "$bin/l4lb-director" --interface eth0 --rules "$work/bad.rules" --control "$work/z.sock" 2>&1); r3=$?
+  set -e
+  [ "$r1" != 0 ] && grep -q "interface 'nosuch0'" <<<"$e1" || check_fail "missing interface: '$e1'"
+  [ "$r2" != 0 ] && grep -q "CAP_NET_RAW" <<<"$e2" || check_fail "missing privilege: '$e2'"
+  [ "$r3" != 0 ] && grep -q "bad.rules: line 1" <<<"$e3" || check_fail "bad rule file: '$e3'"
+  say "errors: $e1 | $e2 | $e3"
 fi
 
-say "# l4lbadm -Ln --stats"
-adm -Ln --stats
+if [ "$mode" != kernel ]; then
+  say "# l4lbadm -Ln --stats"
+  adm -Ln --stats
+fi
 if [ "$hold" = 1 ]; then say "holding the lab; Ctrl-C to tear it down"; while :; do sleep 1; done; fi
 kill -TERM "$(ip netns pids "$dir" | head -1)" 2>/dev/null || true
 sleep 0.3
-if [ "$check" = 1 ]; then
+if [ "$check" = 1 ] && [ "$mode" != kernel ]; then
   grep -q "stopped" "$work/director.log" || { cat "$work/director.log"; check_fail "the director did not stop cleanly"; }
   if [ "$workers" -gt 1 ]; then
     grep "^worker" "$work/director.log"
     idle=$(grep -c "^worker [0-9]*: 0 forwarded" "$work/director.log" || true)
     [ "$idle" = 0 ] || check_fail "$idle worker(s) forwarded nothing: the steering did not spread clients"
   fi
-  [ "$fail" = 0 ] && say "lab $mode: PASS" || { cat "$work/director.log"; say "lab $mode: FAIL"; }
+fi
+if [ "$check" = 1 ]; then
+  [ "$fail" = 0 ] && say "lab $mode: PASS" || { cat "$work/director.log" 2>/dev/null; say "lab $mode: FAIL"; }
 fi
 exit $fail
