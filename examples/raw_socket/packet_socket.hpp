@@ -8,9 +8,8 @@
 //   `headroom` bytes before each frame in the ring: the director's rewriters (a tunnel header)
 //   work on the ring's memory without a copy.
 // - TX: sendmmsg of the verdicts' spans (they point into the ring or the director's arenas),
-//   with PACKET_QDISC_BYPASS. A TX ring (TPACKET_V2 TX) would need a copy of every frame into
-//   it; measured on veth the send cost is dominated by the veth transmit either way, so the
-//   simpler call wins.
+//   with PACKET_QDISC_BYPASS. A TX ring would need a copy of every frame into it; not measured
+//   against this (see README).
 // - PACKET_IGNORE_OUTGOING: the socket does not see frames the host (or we) send.
 // - Frames whose L4 checksum the sender left to the NIC (TP_STATUS_CSUMNOTREADY: veth and
 //   containers) are finished here before the director sees them, since the frame we send is not
