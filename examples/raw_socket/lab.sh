@@ -330,6 +330,20 @@ if [ "$check" = 1 ] && [ "$mode" = dr ]; then
   [ "$(adm -Sn | wc -l)" = 3 ] || check_fail "SIGHUP with a bad file changed the rules"
   say "SIGHUP: reloaded the file keeping what it did not change; a bad file named its line and changed nothing"
 
+  # The rest of ipvsadm's commands through l4lbadm: -Z, --set / --timeout, -S | -C | -R, -E.
+  adm -Z
+  [ "$(adm -Ln --stats | awk '$1 == "TCP" {s += $3 + $4} END {print s + 0}')" = 0 ] || check_fail "-Z left counters"
+  adm --set 900 120 300
+  [ "$(adm -L --timeout)" = "Timeout (tcp tcpfin udp): 900 120 300" ] || check_fail "--set / --timeout: $(adm -L --timeout)"
+  saved=$(adm -Sn)
+  adm -C
+  [ -z "$(adm -Sn)" ] || check_fail "-C left rules"
+  adm -R <<<"$saved"
+  [ "$(adm -Sn)" = "$saved" ] || check_fail "-S | -C | -R did not give the rules back"
+  adm -E -t 198.18.0.100:80 -s wrr
+  adm -Ln | grep -q "^TCP  198.18.0.100:80 wrr" || check_fail "-E did not change the scheduler"
+  say "l4lbadm: -Z, --set, --timeout, -S, -C, -R, -E as ipvsadm"
+
   # l4lbadm's refusals are ipvsadm's: text and exit status.
   set +e
   err=$(adm -A -t 198.18.0.100:80 -s rr 2>&1); rc=$?

@@ -17,4 +17,6 @@ for run in "dr" "tun" "nat --workers 2" "fullnat --workers 2"; do
 done
 left=$(ip netns list | grep -c '^l4lb[0-9]' || true)
 [ "$left" = 0 ] || { echo "examples.lab: $left namespaces left behind"; status=1; }
+procs=$(pgrep -fc -- '--control /run/l4lb[0-9]+\.sock' || true)
+[ "$procs" = 0 ] || { echo "examples.lab: $procs l4lb-director processes left behind"; status=1; }
 exit $status
