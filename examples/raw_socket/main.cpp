@@ -419,7 +419,12 @@ class director_app {
                 ++w.truncated;
                 return;
               }
-              bufs[n] = *lf::frame_buffer::make(f.storage, f.headroom, f.len);
+              auto b = lf::frame_buffer::make(f.storage, f.headroom, f.len);
+              if (!b) {
+                ++w.truncated;
+                return;
+              }
+              bufs[n] = *b;
               ingress[n] = static_cast<int>(s);
               if (++n == burst) flush();
             },

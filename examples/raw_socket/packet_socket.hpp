@@ -54,7 +54,7 @@ struct ring_config {
 
 /// One frame of a received block.
 struct rx_frame {
-  std::span<std::byte> storage;  ///< headroom + the frame (what a rewriter may touch)
+  std::span<std::byte> storage;  ///< headroom + the frame (what a rewriter may touch; no tail)
   std::size_t headroom = 0;
   std::size_t len = 0;
   bool truncated = false;        ///< longer than the ring's frame size
@@ -139,12 +139,9 @@ class packet_socket {
       f.headroom = h->tp_mac - first_data;
       f.len = h->tp_snaplen;
       f.truncated = h->tp_snaplen < h->tp_len;
-      // The frame's slot runs to the next frame (or the block's end): its tail is ours too.
-      const std::size_t slot_end = h->tp_next_offset != 0
-                                       ? h->tp_next_offset
-                                       : rc_.block_size - static_cast<std::size_t>(hb - base);
-      f.storage = std::span<std::byte>(hb + first_data, slot_end - first_data);
-      if (f.headroom + f.len > f.storage.size()) f.storage = std::span<std::byte>(hb + first_data, f.headroom + f.len);
+      // The reserve before the frame is ours to write; the bytes after it may be the next
+      // frame's header, so no tailroom.
+      f.storage = std::span<std::byte>(hb + first_data, f.headroom + f.len);
       if ((h->tp_status & TP_STATUS_CSUMNOTREADY) != 0) finish_checksum(f.storage.subspan(f.headroom, f.len));
       each(f);
       h = reinterpret_cast<tpacket3_hdr*>(hb + h->tp_next_offset);
