@@ -594,6 +594,59 @@ TEST_CASE("FullNAT: local address and port toward the server, replies found by t
   CHECK(plain.send(tcp4("198.18.1.10", 40000, "198.18.0.100", 80, tf::syn), sec).reason() == "method_unsupported");
 }
 
+TEST_CASE("FullNAT: ICMP errors follow the connection both ways, rewritten outside and in the quote") {
+  director_config cfg = lab::small();
+  cfg.full_nat = true;
+  lab l(cfg);
+  l.must(add_service{service(vip80, "rr")});
+  auto fn = server("198.18.0.12:8080", forward_method::full_nat);
+  fn.full_nat_local = {ip("198.18.0.1")};
+  l.must(add_dest{vip80, fn});
+  const verdict v = l.send(tcp4("198.18.1.10", 40000, "198.18.0.100", 80, tf::syn), sec);
+  REQUIRE(v.kind == verdict_kind::forward);
+  const auto lport = static_cast<std::uint16_t>(std::to_integer<int>(v.frame[34]) * 256 + std::to_integer<int>(v.frame[35]));
+  // The server side: a router near the server says local:lport -> server:8080 needs fragmenting.
+  const packet_builder to_server = packet_builder{}.ipv4("198.18.0.1", "198.18.0.12").tcp(lport, 8080, tf::ack);
+  const bytes from_server = packet_builder{}.eth(director_mac, mac_of(ip("198.18.0.12")))
+                                .ipv4("198.18.0.12", "198.18.0.1")
+                                .icmp(3, 4, 1400)
+                                .quote(to_server)
+                                .build();
+  const verdict r = l.send(from_server, 2 * sec);
+  REQUIRE(r.kind == verdict_kind::forward);
+  CHECK(r.to_client);
+  CHECK(ipv4_dst(r.frame) == "198.18.1.10");
+  CHECK(std::to_integer<int>(r.frame[29]) == 100);  // from the VIP
+  // The quote now reads client:40000 -> VIP:80 (ICMP header at 34, quoted IPv4 at 42).
+  CHECK(std::to_integer<int>(r.frame[42 + 15]) == 10);   // quoted source 198.18.1.10
+  CHECK(std::to_integer<int>(r.frame[42 + 19]) == 100);  // quoted destination 198.18.0.100
+  CHECK(std::to_integer<int>(r.frame[62]) * 256 + std::to_integer<int>(r.frame[63]) == 40000);
+  CHECK(std::to_integer<int>(r.frame[64]) * 256 + std::to_integer<int>(r.frame[65]) == 80);
+  CHECK(checksums_ok(r.frame));
+  // The client side: a router tells the VIP that VIP:80 -> client:40000 could not be delivered;
+  // the server gets it from the connection's local endpoint, quoting server:8080 -> local:lport.
+  const packet_builder to_client = packet_builder{}.ipv4("198.18.0.100", "198.18.1.10").tcp(80, 40000, tf::ack);
+  const bytes from_client_side = packet_builder{}.eth(director_mac, client_router_mac)
+                                     .ipv4("198.18.2.1", "198.18.0.100")
+                                     .icmp(3, 4, 1400)
+                                     .quote(to_client)
+                                     .build();
+  const verdict c = l.send(from_client_side, 2 * sec);
+  REQUIRE(c.kind == verdict_kind::forward);
+  CHECK(ipv4_dst(c.frame) == "198.18.0.12");
+  CHECK(std::to_integer<int>(c.frame[29]) == 1);  // from the local address
+  CHECK(std::to_integer<int>(c.frame[42 + 15]) == 12);  // quoted source: the real server
+  CHECK(std::to_integer<int>(c.frame[42 + 19]) == 1);   // quoted destination: the local address
+  CHECK(std::to_integer<int>(c.frame[62]) * 256 + std::to_integer<int>(c.frame[63]) == 8080);
+  CHECK(std::to_integer<int>(c.frame[64]) * 256 + std::to_integer<int>(c.frame[65]) == lport);
+  CHECK(checksums_ok(c.frame));
+  // An error quoting a local port nobody holds is not a connection's.
+  const packet_builder stray = packet_builder{}.ipv4("198.18.0.1", "198.18.0.12").tcp(static_cast<std::uint16_t>(lport + 3), 8080, tf::ack);
+  const bytes e = packet_builder{}.eth(director_mac, mac_of(ip("198.18.0.12")))
+                      .ipv4("198.18.0.12", "198.18.0.1").icmp(3, 4, 1400).quote(stray).build();
+  CHECK(l.send(e, 2 * sec).kind != verdict_kind::forward);
+}
+
 TEST_CASE("FullNAT: a director with a port share gives out only the ports of its share") {
   for (const std::uint16_t index : {std::uint16_t{0}, std::uint16_t{1}, std::uint16_t{2}}) {
     director_config cfg = lab::small();

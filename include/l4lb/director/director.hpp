@@ -25,7 +25,8 @@
 // - FullNAT (ours, DPVS's FNAT; director_config::full_nat): a connection gets a local address
 //   and port of the director; replies are found by that local endpoint through an index over
 //   every local port, and the port is freed when the connection table removes the connection
-//   (its count event names the connection). ICMP errors about FullNAT connections are passed.
+//   (its count event names the connection). ICMP errors follow FullNAT connections both ways:
+//   from the client side by the connection, from the server side by the quoted local endpoint.
 // Cost: see bench/director_bench.cpp (ns per packet against a naive pipeline in the same binary).
 #pragma once
 
@@ -513,6 +514,14 @@ class director {
     const std::uint32_t bytes = static_cast<std::uint32_t>(pkt.l3_len());
     ds.stats.add_in(bytes);
     if (d.live) services_[d.service_id].stats.add_in(bytes);
+    return toward_server<Addr>(buf, pkt, ref, d, handle);
+  }
+
+  /// to_real_server for a tracked connection: a FullNAT one goes out from its own local endpoint.
+  template <class Addr>
+  verdict toward_server(forward::frame_buffer& buf, const wire::packet_view& pkt, conn::conn_ref ref,
+                        const dest_runtime& d, std::uint32_t handle) noexcept {
+    auto& t = table<Addr>();
     if (d.spec.method == forward_method::full_nat && fn_reply_) {
       const std::uint32_t packed = (Addr::size == 16 ? fn_port_v6_ : fn_port_v4_)[ref];
       if (packed == fn_none) return drop(director_drop::method_unsupported);
@@ -592,9 +601,15 @@ class director {
       }
       case forward_method::full_nat: {
         forward::full_nat_connection c;
-        const wire::flow_key& k = pkt.key();
-        c.client = {k.src_address(), k.src_port};
-        c.vip = {k.dst_address(), k.dst_port};
+        if (pkt.is_icmp_error()) {  // the quote is VIP -> client
+          const wire::flow_key q = pkt.quoted_flow_key();
+          c.client = {q.dst_address(), q.dst_port};
+          c.vip = {q.src_address(), q.src_port};
+        } else {
+          const wire::flow_key& k = pkt.key();
+          c.client = {k.src_address(), k.src_port};
+          c.vip = {k.dst_address(), k.dst_port};
+        }
         c.local = *fn_local_;
         c.real = {d.spec.endpoint.address, real_port};
         return from_forward(forward::full_nat_inbound(buf, pkt, c, d.nat, reply_slot_), m, handle,
@@ -689,23 +704,29 @@ class director {
   template <class Addr>
   [[nodiscard]] conn::conn_ref fn_find(const wire::packet_view& pkt, std::int64_t now) noexcept {
     const wire::flow_key& k = pkt.key();
-    const int pi = fn_proto(k.protocol);
+    return fn_lookup<Addr>(k.protocol, k.dst_address(), k.dst_port, k.src_addr, k.src_port, now);
+  }
+  /// The FullNAT connection of local endpoint (local, lport) toward real server (real, rport).
+  template <class Addr>
+  [[nodiscard]] conn::conn_ref fn_lookup(std::uint8_t protocol, const wire::ip_address& local,
+                                         std::uint16_t lport, const std::array<std::uint8_t, 16>& real,
+                                         std::uint16_t rport, std::int64_t now) noexcept {
+    const int pi = fn_proto(protocol);
     if (pi < 0) return conn::no_conn;
-    const std::uint32_t li = fn_index(k.dst_address());
+    const std::uint32_t li = fn_index(local);
     if (li == fn_none) return conn::no_conn;
-    const std::uint32_t e = *fn_slot(li, pi, k.dst_port);
+    const std::uint32_t e = *fn_slot(li, pi, lport);
     if (e == fn_none || ((e >> 31) != 0) != (Addr::size == 16)) return conn::no_conn;
     const conn::conn_ref ref = e & 0x7FFF'FFFFu;
     auto& t = table<Addr>();
     if (t.remaining_ns(ref, now) <= 0) return conn::no_conn;
     const dest_runtime& d = snap_->dests[t.dest(ref)];
-    if (d.spec.endpoint.address.raw() != k.src_addr || t.dest_port(ref) != k.src_port)
-      return conn::no_conn;
+    if (d.spec.endpoint.address.raw() != real || t.dest_port(ref) != rport) return conn::no_conn;
     return ref;
   }
   template <class Addr>
   verdict full_nat_reply(forward::frame_buffer& buf, const wire::packet_view& pkt, conn::conn_ref ref,
-                         std::int64_t now) noexcept {
+                         std::int64_t now, bool icmp = false) noexcept {
     auto& t = table<Addr>();
     const std::uint32_t handle = t.dest(ref);
     const dest_runtime& d = snap_->dests[handle];
@@ -713,10 +734,15 @@ class director {
     forward::full_nat_connection c;
     c.client = {wire::ip_address(ck.client_addr), ck.client_port};
     c.vip = {wire::ip_address(ck.virtual_addr), ck.virtual_port};
-    c.local = {pkt.key().dst_address(), pkt.key().dst_port};
+    if (icmp) {  // the quote is local -> real server
+      const wire::flow_key q = pkt.quoted_flow_key();
+      c.local = {q.src_address(), q.src_port};
+    } else {
+      c.local = {pkt.key().dst_address(), pkt.key().dst_port};
+    }
     c.real = {d.spec.endpoint.address, t.dest_port(ref)};
     forward::nat_config cfg;
-    if (!toward_client<Addr>(pkt, ref, c.client.address, true, now, cfg))
+    if (!toward_client<Addr>(pkt, ref, c.client.address, !icmp, now, cfg))
       return drop(director_drop::no_neighbour);
     return from_forward(forward::full_nat_outbound(buf, pkt, c, cfg, reply_slot_),
                         forward_method::full_nat, handle, cfg.l2.dst, true);
@@ -788,7 +814,13 @@ class director {
       const std::uint32_t bytes = static_cast<std::uint32_t>(pkt.l3_len());
       dests_[handle].stats.add_in(bytes);
       services_[d.service_id].stats.add_in(bytes);
-      return to_real_server(buf, pkt, d, handle, t.dest_port(ref));
+      return toward_server<Addr>(buf, pkt, ref, d, handle);
+    }
+    // From a FullNAT server: the quote is a packet local endpoint -> real server.
+    if (fn_reply_) {
+      const conn::conn_ref fr = fn_lookup<Addr>(q.protocol, q.src_address(), q.src_port,
+                                                q.dst_addr, q.dst_port, now);
+      if (fr != conn::no_conn) return full_nat_reply<Addr>(buf, pkt, fr, now, true);
     }
     // From the server side: the quote is a packet client -> real server.
     const conn::reply_key<Addr> rk{conn::detail::address_from<Addr>(q.dst_addr),
