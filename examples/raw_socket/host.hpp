@@ -179,25 +179,25 @@ inline std::vector<neighbour> kernel_neighbours(int ifindex) {
 /// Makes the kernel resolve `ip` (ARP / ND): an empty UDP datagram to its discard port (9), the
 /// cheapest packet that needs the neighbour. The reply, if any, is a port unreachable.
 inline void provoke_resolution(const lw::ip_address& ip) {
+  sockaddr_storage to{};
+  socklen_t len = 0;
   if (ip.is_v4()) {
-    const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return;
-    sockaddr_in to{};
-    to.sin_family = AF_INET;
-    to.sin_port = htons(9);
-    std::memcpy(&to.sin_addr, ip.v4().bytes.data(), 4);
-    (void)::sendto(fd, nullptr, 0, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&to), sizeof to);
-    ::close(fd);
+    auto* a = reinterpret_cast<sockaddr_in*>(&to);
+    a->sin_family = AF_INET;
+    a->sin_port = htons(9);
+    std::memcpy(&a->sin_addr, ip.v4().bytes.data(), 4);
+    len = sizeof(sockaddr_in);
   } else {
-    const int fd = ::socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return;
-    sockaddr_in6 to{};
-    to.sin6_family = AF_INET6;
-    to.sin6_port = htons(9);
-    std::memcpy(&to.sin6_addr, ip.v6().bytes.data(), 16);
-    (void)::sendto(fd, nullptr, 0, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&to), sizeof to);
-    ::close(fd);
+    auto* a = reinterpret_cast<sockaddr_in6*>(&to);
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons(9);
+    std::memcpy(&a->sin6_addr, ip.v6().bytes.data(), 16);
+    len = sizeof(sockaddr_in6);
   }
+  const int fd = ::socket(to.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return;
+  (void)::sendto(fd, nullptr, 0, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&to), len);
+  ::close(fd);
 }
 
 }  // namespace raw

@@ -15,6 +15,30 @@ std::uint32_t handle_of(const director_control& c, const service_key& k, std::st
   const auto cfg = c.config();
   return cfg.find(k)->find_dest(ep(e))->handle;
 }
+// A router on the client side tells the VIP that `quoted` (VIP -> client) needs fragmenting.
+bytes frag_needed_to_vip(const packet_builder& quoted) {
+  return packet_builder{}.eth(director_mac, client_router_mac)
+      .ipv4("198.18.2.1", "198.18.0.100")
+      .icmp(3, 4, 1400)
+      .quote(quoted)
+      .build();
+}
+// The big-endian 16-bit field at `at`.
+int be16(std::span<const std::byte> f, std::size_t at) {
+  return std::to_integer<int>(f[at]) * 256 + std::to_integer<int>(f[at + 1]);
+}
+
+// FullNAT's lab: VIP:80 (rr) -> 198.18.0.12:8080, from the local address 198.18.0.1.
+real_server_spec full_nat_server() {
+  auto fn = server("198.18.0.12:8080", forward_method::full_nat);
+  fn.full_nat_local = {ip("198.18.0.1")};
+  return fn;
+}
+void add_full_nat_service(lab& l) {
+  l.must(add_service{service(vip80, "rr")});
+  l.must(add_dest{vip80, full_nat_server()});
+}
+
 }  // namespace
 
 TEST_SUITE("director") {
@@ -227,7 +251,7 @@ TEST_CASE("NAT: requests to the real server's address and port, replies from the
   REQUIRE(v.kind == verdict_kind::forward);
   CHECK(v.method == forward_method::masq);
   CHECK(ipv4_dst(v.frame) == "198.18.0.12");
-  CHECK(std::to_integer<int>(v.frame[36]) * 256 + std::to_integer<int>(v.frame[37]) == 8080);
+  CHECK(be16(v.frame, 36) == 8080);
   CHECK(checksums_ok(v.frame));
   // The reply: 198.18.0.12:8080 -> client, leaves from the VIP toward the client's next hop.
   const bytes synack = packet_builder{}.eth(director_mac, mac_of(ip("198.18.0.12")))
@@ -260,11 +284,7 @@ TEST_CASE("NAT: an ICMP error from the client side follows the connection to the
   REQUIRE(l.send(tcp4("198.18.1.10", 40000, "198.18.0.100", 80, tf::syn), sec).kind == verdict_kind::forward);
   // A router tells the VIP that its packet VIP:80 -> client:40000 could not be delivered.
   const packet_builder quoted = packet_builder{}.ipv4("198.18.0.100", "198.18.1.10").tcp(80, 40000, tf::syn | tf::ack);
-  const bytes err = packet_builder{}.eth(director_mac, client_router_mac)
-                        .ipv4("198.18.2.1", "198.18.0.100")
-                        .icmp(3, 4, 1400)
-                        .quote(quoted)
-                        .build();
+  const bytes err = frag_needed_to_vip(quoted);
   const verdict v = l.send(err, 2 * sec);
   REQUIRE(v.kind == verdict_kind::forward);
   CHECK(ipv4_dst(v.frame) == "198.18.0.12");
@@ -373,7 +393,7 @@ TEST_CASE("fwmark services: picks by mark; a port-0 server gets the packet's own
   const verdict v = l.send(tcp4("198.18.1.10", 40000, "198.18.0.100", 443, tf::syn), sec, 1);
   REQUIRE(v.kind == verdict_kind::forward);
   CHECK(ipv4_dst(v.frame) == "198.18.0.11");
-  CHECK(std::to_integer<int>(v.frame[36]) * 256 + std::to_integer<int>(v.frame[37]) == 443);
+  CHECK(be16(v.frame, 36) == 443);
 }
 
 TEST_CASE("a rule set applies as one change or not at all") {
@@ -555,18 +575,15 @@ TEST_CASE("FullNAT: local address and port toward the server, replies found by t
   director_config cfg = lab::small();
   cfg.full_nat = true;
   lab l(cfg);
-  l.must(add_service{service(vip80, "rr")});
-  auto fn = server("198.18.0.12:8080", forward_method::full_nat);
-  fn.full_nat_local = {ip("198.18.0.1")};
-  l.must(add_dest{vip80, fn});
+  add_full_nat_service(l);
   const verdict v = l.send(tcp4("198.18.1.10", 40000, "198.18.0.100", 80, tf::syn), sec);
   REQUIRE(v.kind == verdict_kind::forward);
   CHECK(v.method == forward_method::full_nat);
   CHECK(ipv4_dst(v.frame) == "198.18.0.12");
   CHECK(std::to_integer<int>(v.frame[29]) == 1);  // source 198.18.0.1
-  const int lport = std::to_integer<int>(v.frame[34]) * 256 + std::to_integer<int>(v.frame[35]);
+  const int lport = be16(v.frame, 34);
   CHECK(lport >= 1024);
-  CHECK(std::to_integer<int>(v.frame[36]) * 256 + std::to_integer<int>(v.frame[37]) == 8080);
+  CHECK(be16(v.frame, 36) == 8080);
   CHECK(checksums_ok(v.frame));
   // The server answers the local endpoint; the client gets it from the VIP.
   const bytes synack = packet_builder{}.eth(director_mac, mac_of(ip("198.18.0.12")))
@@ -578,7 +595,7 @@ TEST_CASE("FullNAT: local address and port toward the server, replies found by t
   CHECK(r.to_client);
   CHECK(ipv4_dst(r.frame) == "198.18.1.10");
   CHECK(std::to_integer<int>(r.frame[29]) == 100);
-  CHECK(std::to_integer<int>(r.frame[36]) * 256 + std::to_integer<int>(r.frame[37]) == 40000);
+  CHECK(be16(r.frame, 36) == 40000);
   CHECK(checksums_ok(r.frame));
   // A second client gets another port.
   const verdict v2 = l.send(tcp4("198.18.1.11", 40000, "198.18.0.100", 80, tf::syn), sec);
@@ -590,7 +607,7 @@ TEST_CASE("FullNAT: local address and port toward the server, replies found by t
   // Without director_config::full_nat such servers are a named drop.
   lab plain;
   plain.must(add_service{service(vip80, "rr")});
-  plain.must(add_dest{vip80, fn});
+  plain.must(add_dest{vip80, full_nat_server()});
   CHECK(plain.send(tcp4("198.18.1.10", 40000, "198.18.0.100", 80, tf::syn), sec).reason() == "method_unsupported");
 }
 
@@ -598,13 +615,10 @@ TEST_CASE("FullNAT: ICMP errors follow the connection both ways, rewritten outsi
   director_config cfg = lab::small();
   cfg.full_nat = true;
   lab l(cfg);
-  l.must(add_service{service(vip80, "rr")});
-  auto fn = server("198.18.0.12:8080", forward_method::full_nat);
-  fn.full_nat_local = {ip("198.18.0.1")};
-  l.must(add_dest{vip80, fn});
+  add_full_nat_service(l);
   const verdict v = l.send(tcp4("198.18.1.10", 40000, "198.18.0.100", 80, tf::syn), sec);
   REQUIRE(v.kind == verdict_kind::forward);
-  const auto lport = static_cast<std::uint16_t>(std::to_integer<int>(v.frame[34]) * 256 + std::to_integer<int>(v.frame[35]));
+  const auto lport = static_cast<std::uint16_t>(be16(v.frame, 34));
   // The server side: a router near the server says local:lport -> server:8080 needs fragmenting.
   const packet_builder to_server = packet_builder{}.ipv4("198.18.0.1", "198.18.0.12").tcp(lport, 8080, tf::ack);
   const bytes from_server = packet_builder{}.eth(director_mac, mac_of(ip("198.18.0.12")))
@@ -620,25 +634,21 @@ TEST_CASE("FullNAT: ICMP errors follow the connection both ways, rewritten outsi
   // The quote now reads client:40000 -> VIP:80 (ICMP header at 34, quoted IPv4 at 42).
   CHECK(std::to_integer<int>(r.frame[42 + 15]) == 10);   // quoted source 198.18.1.10
   CHECK(std::to_integer<int>(r.frame[42 + 19]) == 100);  // quoted destination 198.18.0.100
-  CHECK(std::to_integer<int>(r.frame[62]) * 256 + std::to_integer<int>(r.frame[63]) == 40000);
-  CHECK(std::to_integer<int>(r.frame[64]) * 256 + std::to_integer<int>(r.frame[65]) == 80);
+  CHECK(be16(r.frame, 62) == 40000);
+  CHECK(be16(r.frame, 64) == 80);
   CHECK(checksums_ok(r.frame));
   // The client side: a router tells the VIP that VIP:80 -> client:40000 could not be delivered;
   // the server gets it from the connection's local endpoint, quoting server:8080 -> local:lport.
   const packet_builder to_client = packet_builder{}.ipv4("198.18.0.100", "198.18.1.10").tcp(80, 40000, tf::ack);
-  const bytes from_client_side = packet_builder{}.eth(director_mac, client_router_mac)
-                                     .ipv4("198.18.2.1", "198.18.0.100")
-                                     .icmp(3, 4, 1400)
-                                     .quote(to_client)
-                                     .build();
+  const bytes from_client_side = frag_needed_to_vip(to_client);
   const verdict c = l.send(from_client_side, 2 * sec);
   REQUIRE(c.kind == verdict_kind::forward);
   CHECK(ipv4_dst(c.frame) == "198.18.0.12");
   CHECK(std::to_integer<int>(c.frame[29]) == 1);  // from the local address
   CHECK(std::to_integer<int>(c.frame[42 + 15]) == 12);  // quoted source: the real server
   CHECK(std::to_integer<int>(c.frame[42 + 19]) == 1);   // quoted destination: the local address
-  CHECK(std::to_integer<int>(c.frame[62]) * 256 + std::to_integer<int>(c.frame[63]) == 8080);
-  CHECK(std::to_integer<int>(c.frame[64]) * 256 + std::to_integer<int>(c.frame[65]) == lport);
+  CHECK(be16(c.frame, 62) == 8080);
+  CHECK(be16(c.frame, 64) == lport);
   CHECK(checksums_ok(c.frame));
   // An error quoting a local port nobody holds is not a connection's.
   const packet_builder stray = packet_builder{}.ipv4("198.18.0.1", "198.18.0.12").tcp(static_cast<std::uint16_t>(lport + 3), 8080, tf::ack);
@@ -654,14 +664,11 @@ TEST_CASE("FullNAT: a director with a port share gives out only the ports of its
     cfg.full_nat_port_share_count = 3;
     cfg.full_nat_port_share_index = index;
     lab l(cfg);
-    l.must(add_service{service(vip80, "rr")});
-    auto fn = server("198.18.0.12:8080", forward_method::full_nat);
-    fn.full_nat_local = {ip("198.18.0.1")};
-    l.must(add_dest{vip80, fn});
+    add_full_nat_service(l);
     for (int c = 0; c < 40; ++c) {
       const verdict v = l.send(tcp4("198.18.1.10", static_cast<std::uint16_t>(40000 + c), "198.18.0.100", 80, tf::syn), sec);
       REQUIRE(v.kind == verdict_kind::forward);
-      const int lport = std::to_integer<int>(v.frame[34]) * 256 + std::to_integer<int>(v.frame[35]);
+      const int lport = be16(v.frame, 34);
       CHECK(lport >= 1024);
       CHECK(lport % 3 == index);
     }

@@ -586,30 +586,14 @@ class director {
                             d.dr.l2.dst, false);
       case forward_method::masq: {
         forward::nat_connection c;
-        if (pkt.is_icmp_error()) {
-          const wire::flow_key q = pkt.quoted_flow_key();
-          c.client = {q.dst_address(), q.dst_port};
-          c.vip = {q.src_address(), q.src_port};
-        } else {
-          const wire::flow_key& k = pkt.key();
-          c.client = {k.src_address(), k.src_port};
-          c.vip = {k.dst_address(), k.dst_port};
-        }
+        client_and_vip(pkt, c.client, c.vip);
         c.real = {d.spec.endpoint.address, real_port};
         return from_forward(forward::nat_inbound(buf, pkt, c, d.nat, reply_slot_), m, handle,
                             d.nat.l2.dst, false);
       }
       case forward_method::full_nat: {
         forward::full_nat_connection c;
-        if (pkt.is_icmp_error()) {  // the quote is VIP -> client
-          const wire::flow_key q = pkt.quoted_flow_key();
-          c.client = {q.dst_address(), q.dst_port};
-          c.vip = {q.src_address(), q.src_port};
-        } else {
-          const wire::flow_key& k = pkt.key();
-          c.client = {k.src_address(), k.src_port};
-          c.vip = {k.dst_address(), k.dst_port};
-        }
+        client_and_vip(pkt, c.client, c.vip);
         c.local = *fn_local_;
         c.real = {d.spec.endpoint.address, real_port};
         return from_forward(forward::full_nat_inbound(buf, pkt, c, d.nat, reply_slot_), m, handle,
@@ -623,6 +607,20 @@ class director {
       default: break;
     }
     return drop(director_drop::method_unsupported);
+  }
+
+  /// A client-side packet's client and VIP: its own addresses, or for an ICMP error those of the
+  /// packet it quotes (VIP -> client).
+  static void client_and_vip(const wire::packet_view& pkt, wire::endpoint& client, wire::endpoint& vip) noexcept {
+    if (pkt.is_icmp_error()) {
+      const wire::flow_key q = pkt.quoted_flow_key();
+      client = {q.dst_address(), q.dst_port};
+      vip = {q.src_address(), q.src_port};
+    } else {
+      const wire::flow_key& k = pkt.key();
+      client = {k.src_address(), k.src_port};
+      vip = {k.dst_address(), k.dst_port};
+    }
   }
 
   /// Remembers a next hop without a MAC, for the application to resolve (missing_neighbours()).
