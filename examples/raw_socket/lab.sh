@@ -3,7 +3,7 @@
 # place of the kernel's IPVS and l4lbadm in place of ipvsadm.
 #
 #   lab.sh dr|nat|tun|fullnat|kernel [--family 4|6|both] [--requests N] [--workers N] [--check]
-#                                    [--measure SECONDS] [--bin DIR] [--hold]
+#                                    [--measure SECONDS] [--two-armed] [--bin DIR] [--hold]
 #
 # One LAN (a bridge in its own namespace): client 198.18.0.2, director 198.18.0.11 with the VIP
 # 198.18.0.100, real servers 198.18.0.12 and .13 each serving "from <its ip>" over HTTP (and the
@@ -16,6 +16,9 @@
 #   kernel   no l4lb: the director's kernel balances by nftables DNAT (numgen inc, i.e. rr), the
 #            real servers set up as for nat — the nearest kernel equivalent this machine has
 #            (it has no IPVS), for comparison.
+# --two-armed (nat): the classic LVS-NAT topology instead: the real servers on their own LAN
+# (198.18.2.12 and .13, fd00:198:18:2::/64) behind the director's second interface, their default
+# route through it (l4lb-director --inside eth1).
 # Without --check: configures the director with l4lbadm as the tutorial does with ipvsadm, shows
 # curl alternating between the two servers, and prints `l4lbadm -Ln` and `--stats`.
 # With --check (the ctest): N requests per family, every one answered, the rr split exact; DR
@@ -28,7 +31,7 @@ set -euo pipefail
 
 mode=${1:-}
 shift || true
-family=both requests=10 workers=1 check=0 hold=0 measure=0
+family=both requests=10 workers=1 check=0 hold=0 measure=0 two_armed=0
 bin=$(cd "$(dirname "$0")/../.." && pwd)/build/debug/examples/raw_socket
 while [ $# -gt 0 ]; do
   case $1 in
@@ -36,6 +39,7 @@ while [ $# -gt 0 ]; do
     --requests) requests=$2; shift 2 ;;
     --workers) workers=$2; shift 2 ;;
     --check) check=1; shift ;;
+    --two-armed) two_armed=1; shift ;;
     --measure) measure=$2; shift 2 ;;
     --bin) bin=$2; shift 2 ;;
     --hold) hold=1; shift ;;
@@ -82,22 +86,39 @@ check_fail() { say "FAIL: $*"; fail=1; }
 
 # ---------------------------------------------------------------- the LAN
 ip netns add "$sw"
+[ "$two_armed" = 1 ] && [ "$mode" != nat ] && { echo "lab.sh: --two-armed is for nat" >&2; exit 2; }
+rs_net4=198.18.0 rs_net6=fd00:198:18:  # where the real servers are
+[ "$two_armed" = 1 ] && rs_net4=198.18.2 rs_net6=fd00:198:18:2:
 nsx "$sw" ip link add br0 type bridge
+nsx "$sw" ip link add br1 type bridge
 nsx "$sw" ip link set br0 up
+nsx "$sw" ip link set br1 up
 i=0
+plug() {  # plug NS's interface IF into bridge BR
+  local ns=$1 ifname=$2 br=$3
+  nsx "$sw" ip link add p$i type veth peer name "$ifname" netns "$ns"
+  nsx "$sw" ip link set p$i master "$br" up
+  nsx "$ns" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 "net.ipv6.conf.$ifname.accept_dad=0"
+  # veth hands super-packets and unfinished checksums along; a real NIC would not.
+  nsx "$ns" ethtool -K "$ifname" tso off gso off gro off tx off >/dev/null 2>&1 || true
+  nsx "$ns" ip link set "$ifname" up
+  i=$((i + 1))
+}
 for ns in "${nodes[@]}"; do
   ip netns add "$ns"
-  nsx "$sw" ip link add p$i type veth peer name eth0 netns "$ns"
-  nsx "$sw" ip link set p$i master br0 up
   nsx "$ns" ip link set lo up
-  nsx "$ns" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.eth0.accept_dad=0
-  # veth hands super-packets and unfinished checksums along; a real NIC would not.
-  nsx "$ns" ethtool -K eth0 tso off gso off gro off tx off >/dev/null 2>&1 || true
-  nsx "$ns" ip link set eth0 up
-  i=$((i + 1))
+  br=br0
+  [ "$two_armed" = 1 ] && [ "$ns" != "$cl" ] && [ "$ns" != "$dir" ] && br=br1
+  plug "$ns" eth0 "$br"
 done
-addr() { nsx "$1" ip addr add "198.18.0.$2/24" dev eth0; nsx "$1" ip -6 addr add "fd00:198:18::$2/64" dev eth0 nodad; }
-addr "$cl" 2; addr "$dir" 11; addr "$rs1" 12; addr "$rs2" 13
+addr() { nsx "$1" ip addr add "$2.$3/24" dev eth0; nsx "$1" ip -6 addr add "$4:$3/64" dev eth0 nodad; }
+addr "$cl" 198.18.0 2 fd00:198:18:; addr "$dir" 198.18.0 11 fd00:198:18:
+addr "$rs1" $rs_net4 12 $rs_net6; addr "$rs2" $rs_net4 13 $rs_net6
+if [ "$two_armed" = 1 ]; then
+  plug "$dir" eth1 br1
+  nsx "$dir" ip addr add 198.18.2.1/24 dev eth1
+  nsx "$dir" ip -6 addr add fd00:198:18:2::1/64 dev eth1 nodad
+fi
 # With several workers, a second client address: the steering puts .2 on worker 0 and .3 on
 # worker 1 (README), so both directors carry connections.
 sources=(2)
@@ -117,9 +138,9 @@ fi
 for n in 1 2; do
   ns=$id-rs$n ip=$((11 + n))
   mkdir -p "$work/www$n"
-  printf 'from 198.18.0.%s\n' $ip >"$work/www$n/index.html"
+  printf 'from %s.%s\n' $rs_net4 $ip >"$work/www$n/index.html"
   # A download for the drain checks: the server's name first, then 2 MiB.
-  { printf 'from 198.18.0.%s\n' $ip; head -c 2097152 /dev/zero; } >"$work/www$n/big.bin"
+  { printf 'from %s.%s\n' $rs_net4 $ip; head -c 2097152 /dev/zero; } >"$work/www$n/big.bin"
   case $mode in
     dr|tun)
       nsx "$ns" ip addr add 198.18.0.100/32 dev lo
@@ -131,10 +152,15 @@ for n in 1 2; do
       # came redirects (there is no sysctl to stop it sending), so refuse redirects here.
       nsx "$ns" sysctl -qw net.ipv6.conf.all.accept_redirects=0 net.ipv6.conf.eth0.accept_redirects=0 \
         net.ipv4.conf.all.accept_redirects=0 net.ipv4.conf.eth0.accept_redirects=0
-      for c in 2 3; do
-        nsx "$ns" ip route add 198.18.0.$c/32 via 198.18.0.11
-        nsx "$ns" ip -6 route add fd00:198:18::$c/128 via fd00:198:18::11
-      done ;;
+      if [ "$two_armed" = 1 ]; then
+        nsx "$ns" ip route add default via 198.18.2.1
+        nsx "$ns" ip -6 route add default via fd00:198:18:2::1
+      else
+        for c in 2 3; do
+          nsx "$ns" ip route add 198.18.0.$c/32 via 198.18.0.11
+          nsx "$ns" ip -6 route add fd00:198:18::$c/128 via fd00:198:18::11
+        done
+      fi ;;
   esac
   if [ "$mode" = tun ]; then
     nsx "$ns" ip tuntap add dev l4lbtun0 mode tun
@@ -161,6 +187,7 @@ NFT
 else
   extra=()
   [ "$mode" = fullnat ] && extra+=(--full-nat)
+  [ "$two_armed" = 1 ] && extra+=(--inside eth1)
   : >"$work/lab.rules"  # --rules: SIGHUP reloads it (the check writes it later)
   nsx "$dir" "$bin/l4lb-director" --interface eth0 --control "$ctl" --workers "$workers" \
     --rules "$work/lab.rules" "${extra[@]}" 2>"$work/director.log" &
@@ -176,8 +203,8 @@ families=()
 case $family in 4) families=(4) ;; 6) families=(6) ;; both) families=(4 6) ;; esac
 vip_of() { [ "$1" = 4 ] && echo 198.18.0.100 || echo '[fd00:198:18::100]'; }
 # ipvsadm's syntax: an IPv6 address takes brackets only with a port.
-rs_of() { [ "$1" = 4 ] && echo "198.18.0.$2" || echo "fd00:198:18::$2"; }
-rs_port_of() { [ "$1" = 4 ] && echo "198.18.0.$2:80" || echo "[fd00:198:18::$2]:80"; }
+rs_of() { [ "$1" = 4 ] && echo "$rs_net4.$2" || echo "$rs_net6:$2"; }
+rs_port_of() { [ "$1" = 4 ] && echo "$rs_net4.$2:80" || echo "[$rs_net6:$2]:80"; }
 local_of() { [ "$1" = 4 ] && echo 198.18.0.21 || echo fd00:198:18::21; }
 for f in "${families[@]}"; do
   [ "$mode" = kernel ] && break
