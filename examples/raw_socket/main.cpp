@@ -355,7 +355,14 @@ class director_app {
       const std::uint64_t generation = control_.generation();
       const cfg::ipvsadm_result r = cfg::run_ipvsadm(ctx, args);
       res = {r.exit_status, r.out, r.err};
-      if (control_.generation() != generation) rules_changed();
+      if (control_.generation() != generation) {
+        rules_changed();
+        // As with ipvsadm, the change is in effect when the command returns: wait (bounded)
+        // until every worker's director has taken the new snapshot up.
+        const std::uint64_t g = control_.generation();
+        for (int i = 0; i < 500 && !control_.all_seen(g) && !g_stop; ++i)
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
     }
     (void)raw::write_all(fd, raw::format_response(res));
     ::close(fd);

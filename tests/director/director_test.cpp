@@ -675,3 +675,19 @@ TEST_CASE("FullNAT: a director with a port share gives out only the ports of its
   }
 }
 }
+
+TEST_SUITE("director") {
+TEST_CASE("all_seen: a change is in effect once every director has taken its snapshot up") {
+  lab l;
+  class director second(l.control, lab::small());
+  l.must(add_service{service(vip80, "rr")});
+  const std::uint64_t g = l.control.generation();
+  CHECK_FALSE(l.control.all_seen(g));
+  verdict none;
+  l.d->process_burst({}, std::span<verdict>(&none, 0), sec);  // an idle worker's empty burst
+  CHECK_FALSE(l.control.all_seen(g));
+  second.process_burst({}, std::span<verdict>(&none, 0), sec);
+  CHECK(l.control.all_seen(g));
+  CHECK_FALSE(l.control.all_seen(g + 1));
+}
+}

@@ -153,6 +153,17 @@ class director_control {
     return rows;
   }
 
+  /// Whether every attached director has taken up generation `g` or a later one: a change is in
+  /// effect everywhere (-Z has zeroed every block, a removed server gets no new connection).
+  /// Directors take a snapshot up at their next burst, so an application whose workers idle
+  /// passes them empty bursts now and then (l4lb-director: every 100 ms) and polls this.
+  [[nodiscard]] bool all_seen(std::uint64_t g) const {
+    std::lock_guard lock(mu_);
+    for (auto* p : ports_)
+      if (p->seen_generation.load(std::memory_order_acquire) < g) return false;
+    return true;
+  }
+
   /// Gives retired handles back once every director holds nothing on them; returns how many.
   std::size_t collect_retired() {
     std::lock_guard lock(mu_);
