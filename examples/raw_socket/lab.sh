@@ -226,7 +226,8 @@ done
 if [ "$measure" != 0 ]; then
   command -v wrk >/dev/null || { echo "lab.sh: --measure needs wrk (apt-get install wrk)" >&2; exit 2; }
   dpid=$(ip netns pids "$dir" | head -1)
-  busy() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat; }  # user nice system irq softirq
+  # user system irq softirq; not nice: background work run with nice (builds) stays out
+  busy() { awk '/^cpu / {print $2 + $4 + $7 + $8}' /proc/stat; }
   proc_cpu() { [ -n "$dpid" ] && awk '{print $14 + $15}' "/proc/$dpid/stat" || echo 0; }
   hz=$(getconf CLK_TCK)
   m0=$(busy) p0=$(proc_cpu)
