@@ -1,11 +1,12 @@
 // libFuzzer target for the ipvsadm grammar (config/grammar.hpp, config/rules.hpp,
 // config/listing.hpp). Any text must give a parsed command or an error, never a crash; a rules
 // text that loads must save to a text that loads to the same save (load -> save -> load is the
-// identity), and must list in every format. scripts/test builds and runs it for a few seconds
-// when clang is installed; by hand:
+// identity) and to an equal listing (ipvsadm -Ln of the saved-and-loaded configuration is the
+// original's), and must list in every format. The whole input is also tried as a rules file.
+// scripts/fuzz (and, for a few seconds, scripts/test) builds and runs it; by hand:
 //   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude \
 //       tests/fuzz/config_fuzz.cpp -o config_fuzz
-//   ./config_fuzz -max_total_time=60 tests/fuzz/config_corpus
+//   ./config_fuzz -max_total_time=60 tests/fuzz/corpus/config_fuzz
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -76,6 +77,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   std::string out;
   const config::listing_input in{r->config};
+  for (config::list_request lr : {config::list_request{}, config::list_request{.thresholds = true},
+                                  config::list_request{.persistent_conn = true}}) {
+    std::string a, b;
+    require(!config::write_listing(a, in, lr).has_value());
+    require(!config::write_listing(b, config::listing_input{again->config}, lr).has_value());
+    require(a == b);
+  }
   for (config::list_request lr :
        {config::list_request{}, config::list_request{.stats = true, .exact = true},
         config::list_request{.rate = true}, config::list_request{.thresholds = true},
