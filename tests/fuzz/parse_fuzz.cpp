@@ -1,8 +1,9 @@
-// libFuzzer target for wire::parse / parse_ip and the header views (clang only, not part of the
-// CMake build or CI). Any input must give an error or a view whose offsets stay inside the input;
-// every accessor is then exercised so ASan/UBSan see every read. Build and run by hand:
+// libFuzzer target for wire::parse / parse_ip and the header views (clang only; scripts/fuzz
+// builds and runs it, scripts/test for a few seconds). Any input must give an error or a view
+// whose offsets stay inside the input; every accessor is then exercised so ASan/UBSan see every
+// read. Build and run by hand:
 //   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude tests/fuzz/parse_fuzz.cpp -o parse_fuzz
-//   ./parse_fuzz -max_len=2048 corpus/    (seed corpus: the frames of tests/data/*.pcap)
+//   ./parse_fuzz -max_len=2048 tests/fuzz/corpus/parse_fuzz   (frames of tests/data/*.pcap)
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
