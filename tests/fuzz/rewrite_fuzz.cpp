@@ -274,7 +274,8 @@ void run(fuzz::reader& in) {
   const bool ethernet = in.bit();
   const std::uint8_t flags = in.u8();
   const std::size_t reply_len = in.u16() % 1700;
-  const std::size_t mtu = in.bit() ? 0 : in.u16();
+  const std::uint16_t mtu_field = in.u16();  // bit 15: no MTU check (0)
+  const std::size_t mtu = (mtu_field & 0x8000) ? 0 : mtu_field % 2048;
   const bool from_packet = (flags & 0x80) == 0;  // derive the connection from the packet's flow
   ip_id_generator ids(in.u32());
 
