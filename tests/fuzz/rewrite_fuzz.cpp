@@ -447,7 +447,20 @@ void run(fuzz::reader& in) {
     if (pkt.is_ipv4() && b.ipv4_header_ok) FUZZ_REQUIRE(ipv4_header_ok(d->inner));
     for (std::size_t i = 0; i < b.ip.size(); ++i)
       if (i != 8 && i != 10 && i != 11 && !(pkt.is_ipv6() && i == 7)) FUZZ_REQUIRE(d->inner[i] == b.ip[i]);
-    if (r->action == forward_action::fragment) run_fragments(in, *r);
+    if (r->action == forward_action::fragment) {
+      run_fragments(in, *r);
+    } else if (r->l3_offset != 0) {
+      // The same in place on the Ethernet frame: L2 header moved up to the inner packet.
+      const std::vector<std::byte> inner(d->inner.begin(), d->inner.end());
+      const std::vector<std::byte> l2(frame.begin(), frame.begin() + r->l3_offset);
+      auto back = decapsulate_frame(buf, dc);
+      FUZZ_REQUIRE(back.has_value());
+      FUZZ_REQUIRE(fuzz::inside(back->frame, buf.storage()) && buf.is_frame(back->frame));
+      FUZZ_REQUIRE(back->l3_offset == l2.size());
+      FUZZ_REQUIRE(std::equal(inner.begin(), inner.end(), back->frame.begin() + back->l3_offset, back->frame.end()));
+      FUZZ_REQUIRE(std::equal(l2.begin(), l2.end() - 2, back->frame.begin()));
+      FUZZ_REQUIRE(be16_at(back->frame, l2.size() - 2) == (pkt.is_ipv4() ? 0x0800u : 0x86DDu));
+    }
     return;
   }
 
