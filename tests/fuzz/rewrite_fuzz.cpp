@@ -323,13 +323,19 @@ void run(fuzz::reader& in) {
   if (which == op_record_route) {
     const auto addr = address(in, wire::ip_family::v4);
     std::vector<std::byte> orig(buf.frame().begin(), buf.frame().end());
-    const bool was_ok = orig.size() >= 20 && ipv4_header_ok(orig);
     if (record_route(buf.frame(), addr.v4())) {
       FUZZ_REQUIRE(ipv4_header_ok(buf.frame()));
       std::size_t changed = 0;
       for (std::size_t i = 0; i < orig.size(); ++i) changed += orig[i] != buf.frame()[i];
       FUZZ_REQUIRE(changed <= 4 + 1 + 2);  // the address, the pointer, the header checksum
-      (void)was_ok;
+      // The address is in the option, inside the IPv4 header.
+      const std::size_t ihl = (byte_at(orig, 0) & 0xF) * 4u;
+      const auto a4 = addr.v4().bytes;
+      const auto* a = reinterpret_cast<const std::byte*>(a4.data());
+      const auto end = buf.frame().begin() + static_cast<std::ptrdiff_t>(ihl);
+      FUZZ_REQUIRE(std::search(buf.frame().begin() + 20, end, a, a + 4) != end);
+    } else {
+      FUZZ_REQUIRE(std::equal(orig.begin(), orig.end(), buf.frame().begin()));  // untouched
     }
     return;
   }
@@ -416,10 +422,11 @@ void run(fuzz::reader& in) {
       return;
     }
     FUZZ_REQUIRE(fuzz::inside(r->frame, buf.storage()) && buf.is_frame(r->frame));
-    FUZZ_REQUIRE(r->l3_offset == (pkt.has_ethernet() ? r->l3_offset : 0));
     const auto frame = std::span<std::byte>(r->frame);
-    const auto ip = frame.subspan(r->l3_offset);
     const bool v4 = outer == wire::ip_family::v4;
+    if (!pkt.has_ethernet()) FUZZ_REQUIRE(r->l3_offset == 0);
+    else FUZZ_REQUIRE(r->l3_offset >= 14 && be16_at(frame, r->l3_offset - 2) == (v4 ? 0x0800u : 0x86DDu));
+    const auto ip = frame.subspan(r->l3_offset);
     FUZZ_REQUIRE((byte_at(ip, 0) >> 4) == (v4 ? 4u : 6u));
     FUZZ_REQUIRE((v4 ? be16_at(ip, 2) : be16_at(ip, 4) + 40u) == ip.size());
     if (v4) FUZZ_REQUIRE(ipv4_header_ok(ip));

@@ -82,9 +82,9 @@ inline void blank_uncopied_options(std::span<std::byte> options) noexcept {
 /// largest fragment received (1432 gives 1408 data bytes per fragment).
 /// Errors: truncated (frame shorter than l3_offset + its IPv4 header or total length), malformed
 /// (bad IHL / total length, or a fragment to split whose datagram would end past 65 535 bytes),
-/// not_fragmentable (not IPv4, or DF set), mtu_too_small (max_ip_len
-/// cannot hold the header and 8 data bytes), fragment_buffers_too_small (fewer outputs than
-/// fragments, or one too small for its frame; see ipv4_fragment_count()).
+/// not_fragmentable (not IPv4, or DF set), mtu_too_small (max_ip_len cannot hold the header and 8
+/// data bytes), fragment_buffers_too_small (fewer outputs than fragments, or one too small for
+/// its frame; see ipv4_fragment_count()).
 [[nodiscard]] inline expected<std::size_t, forward_error> fragment_ipv4(std::span<const std::byte> frame,
                                                                        std::size_t l3_offset, std::size_t max_ip_len,
                                                                        std::span<std::span<std::byte>> out) noexcept {
