@@ -7,11 +7,13 @@
 //   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude \
 //       tests/fuzz/config_fuzz.cpp -o config_fuzz
 //   ./config_fuzz -max_total_time=60 tests/fuzz/corpus/config_fuzz
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "l4lb/config/grammar.hpp"
 #include "l4lb/config/listing.hpp"
@@ -72,7 +74,33 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string saved = config::save_rules(r->config, opts);
   auto again = config::load_rules(director::configuration(base().limits()), saved);
   require(again.has_value());
-  require(config::save_rules(again->config, opts) == saved);
+  // ipvsadm orders a service's servers with ipvs_cmp_dests, which compares as many address bytes
+  // as the first server's family has: not a total order when IPv4 and IPv6 servers share a
+  // service (tunnels allow it), so there the order depends on the kernel order, which a restore
+  // changes (rules.hpp: the same services, servers and settings come back). For such
+  // configurations the texts are compared as sets of lines; everywhere else, exactly.
+  bool mixed = false;
+  for (const auto& svc : r->config.services()) {
+    bool v4 = false, v6 = false;
+    for (const auto& d : svc.dests) (d.spec.endpoint.address.is_v4() ? v4 : v6) = true;
+    mixed = mixed || (v4 && v6);
+  }
+  const auto same = [mixed](const std::string& a, const std::string& b) {
+    if (!mixed) return a == b;
+    const auto lines = [](const std::string& t) {
+      std::vector<std::string> v;
+      std::size_t at = 0;
+      while (at < t.size()) {
+        const std::size_t nl = std::min(t.find('\n', at), t.size());
+        v.emplace_back(t.substr(at, nl - at));
+        at = nl + 1;
+      }
+      std::sort(v.begin(), v.end());
+      return v;
+    };
+    return lines(a) == lines(b);
+  };
+  require(same(config::save_rules(again->config, opts), saved));
   require(again->config.services().size() == r->config.services().size());
 
   std::string out;
@@ -82,7 +110,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::string a, b;
     require(!config::write_listing(a, in, lr).has_value());
     require(!config::write_listing(b, config::listing_input{again->config}, lr).has_value());
-    require(a == b);
+    require(same(a, b));
   }
   for (config::list_request lr :
        {config::list_request{}, config::list_request{.stats = true, .exact = true},
