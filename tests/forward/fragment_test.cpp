@@ -146,6 +146,35 @@ TEST_CASE("fragment_ipv4: a fragment fragmented again keeps its offset base and 
   CHECK(info[1].mf);  // the original's MF
 }
 
+TEST_CASE("fragment_ipv4: a fragment whose datagram would end past 65 535 bytes is refused, not wrapped") {
+  // Found by rewrite_fuzz: offset 64 000 + 2000 data bytes. Split at 1280 its second piece would
+  // need offset 65 256, which does not fit 13 bits of 8-byte units (8191 * 8 = 65 528 is the
+  // last), and the datagram could never be reassembled (more than 65 535 bytes).
+  const bytes in = packet_builder{}.eth().ipv4("198.18.0.2", "198.18.0.100", {.ident = 9, .more_frags = true, .frag_offset = 8000})
+                       .payload(2000, 0x33)
+                       .build();
+  outputs o(4, 1600);
+  auto r = forward::fragment_ipv4(in, 14, 1280, o.spans);
+  REQUIRE_FALSE(r);
+  CHECK(to_string(r.error()) == to_string(forward_error::malformed));
+  for (const auto& s : o.storage) CHECK(s == bytes(1600, guard_byte));
+  // The last offset that still fits: a datagram ending exactly at 65 535 bytes splits as before.
+  const std::size_t units = (65535 - 20 - 2000) / 8;
+  const bytes edge = packet_builder{}.eth().ipv4("198.18.0.2", "198.18.0.100", {.ident = 9, .more_frags = true,
+                                                                               .frag_offset = static_cast<std::uint16_t>(units)})
+                         .payload(2000, 0x33)
+                         .build();
+  auto e = forward::fragment_ipv4(edge, 14, 1280, o.spans);
+  REQUIRE(e);
+  REQUIRE(*e == 2);
+  std::vector<frag_info> info;
+  const bytes back = reassemble(std::span(o.spans).first(2), 14, info);
+  CHECK(info[0].offset == units * 8);
+  CHECK(info[1].offset == units * 8 + 1256);
+  CHECK(info[1].mf);
+  CHECK(bytes(back.begin() + 20, back.end()) == bytes(edge.begin() + 34, edge.end()));
+}
+
 TEST_CASE("fragment_ipv4: options with the copy flag in every fragment, others only in the first") {
   // Router Alert (148 = copy flag | 20, RFC 2113) and Record Route (7, no copy flag, RFC 791)
   // with room for one address: 4 + 7 = 11 bytes, padded with End of Option List to 12.

@@ -1,14 +1,17 @@
-// libFuzzer target for wire::parse / parse_ip and the header views (clang only, not part of the
-// CMake build or CI). Any input must give an error or a view whose offsets stay inside the input;
-// every accessor is then exercised so ASan/UBSan see every read. Build and run by hand:
+// libFuzzer target for wire::parse / parse_ip and the header views, GUE and GRE included (clang
+// only; scripts/fuzz builds and runs it, scripts/test for a few seconds). Any input must give an
+// error or a view whose offsets stay inside the input; every accessor is then exercised so
+// ASan/UBSan see every read. Build and run by hand:
 //   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude tests/fuzz/parse_fuzz.cpp -o parse_fuzz
-//   ./parse_fuzz -max_len=2048 corpus/    (seed corpus: the frames of tests/data/*.pcap)
+//   ./parse_fuzz -max_len=2048 tests/fuzz/corpus/parse_fuzz   (frames of tests/data/*.pcap)
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
 
+#include "l4lb/wire/gre.hpp"
+#include "l4lb/wire/gue.hpp"
 #include "l4lb/wire/parse.hpp"
 
 namespace {
@@ -65,6 +68,26 @@ std::uint64_t touch(const packet_view& p) {
   return s;
 }
 
+/// The tunnel header views (GUE, RFC draft-ietf-intarea-gue; GRE, RFC 2784 / 2890) over `b`: a
+/// header they accept lies inside `b`, and so does its payload.
+std::uint64_t tunnel_headers(std::span<const std::byte> b) {
+  std::uint64_t s = 0;
+  if (auto g = basic_gue_view<const std::byte>::make(b)) {
+    require(g->header_len_total() <= b.size());
+    require(g->payload().size() == b.size() - g->header_len_total());
+    s += g->version() + g->hlen() + g->proto_ctype() + g->flags() + (g->control() ? 1u : 0u);
+  }
+  if (auto g = basic_gre_view<const std::byte>::make(b)) {
+    require(g->header_len() <= b.size());
+    require(g->payload().size() == b.size() - g->header_len());
+    s += g->version() + g->protocol();
+    if (g->has_checksum()) s += g->checksum();
+    if (g->has_key()) s += g->key();
+    if (g->has_sequence()) s += g->sequence();
+  }
+  return s;
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -81,6 +104,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       else
         require(p.error() != drop_reason::none);
     }
+  }
+  // The tunnel header views on raw input, and on what follows a parsed packet's UDP / IP header.
+  sink = sink + tunnel_headers(std::span<const std::byte>(buf));
+  if (auto p = parse_ip(std::span(buf)); p && p->has_l4_header()) {
+    if (p->protocol() == ip_proto::udp) sink = sink + tunnel_headers(p->udp().payload());
+    if (p->protocol() == ip_proto::gre) sink = sink + tunnel_headers(p->l4());
   }
   // The quote parser on raw input too (its own bounds, both families).
   for (auto f : {ip_family::v4, ip_family::v6}) {

@@ -221,6 +221,8 @@ class director {
     return v4_.memory_bytes() + v6_.memory_bytes();
   }
   [[nodiscard]] const fragment_stats& fragments() const noexcept { return frags_.stats(); }
+  /// The reassembly table itself (read-only: what it holds against its bounds).
+  [[nodiscard]] const fragment_table& fragment_state() const noexcept { return frags_; }
   /// Runs expiry until it has caught up at `now` (tests, shutdown listings).
   void expire_all(std::int64_t now) noexcept {
     while (!v4_.expire(now, 1u << 16).caught_up) {

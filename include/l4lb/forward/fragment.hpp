@@ -81,9 +81,10 @@ inline void blank_uncopied_options(std::span<std::byte> options) noexcept {
 /// `max_ip_len`: the egress MTU, or, for a reassembled datagram IPVS tunnels (ipvs-notes 0B), the
 /// largest fragment received (1432 gives 1408 data bytes per fragment).
 /// Errors: truncated (frame shorter than l3_offset + its IPv4 header or total length), malformed
-/// (bad IHL / total length), not_fragmentable (not IPv4, or DF set), mtu_too_small (max_ip_len
-/// cannot hold the header and 8 data bytes), fragment_buffers_too_small (fewer outputs than
-/// fragments, or one too small for its frame; see ipv4_fragment_count()).
+/// (bad IHL / total length, or a fragment to split whose datagram would end past 65 535 bytes),
+/// not_fragmentable (not IPv4, or DF set), mtu_too_small (max_ip_len cannot hold the header and 8
+/// data bytes), fragment_buffers_too_small (fewer outputs than fragments, or one too small for
+/// its frame; see ipv4_fragment_count()).
 [[nodiscard]] inline expected<std::size_t, forward_error> fragment_ipv4(std::span<const std::byte> frame,
                                                                        std::size_t l3_offset, std::size_t max_ip_len,
                                                                        std::span<std::span<std::byte>> out) noexcept {
@@ -102,6 +103,11 @@ inline void blank_uncopied_options(std::span<std::byte> options) noexcept {
   if (count == 0) return unexpected{forward_error::mtu_too_small};
   if (count > out.size()) return unexpected{forward_error::fragment_buffers_too_small};
   const std::size_t data_len = ip_len - hlen;
+  // A fragment whose datagram would end past 65 535 bytes cannot be reassembled (ip_frag_reasm's
+  // oversize rule), and its pieces' offsets would not fit the 13-bit field (RFC 791): refused
+  // rather than written with wrapped offsets.
+  if (count > 1 && std::size_t{frag_word & 0x1FFFu} * 8 + data_len + hlen > 0xFFFF)
+    return unexpected{forward_error::malformed};
   const std::size_t unit = count == 1 ? data_len : ipv4_fragment_data_len(hlen, max_ip_len);
   for (std::size_t i = 0; i < count; ++i) {
     const std::size_t len = std::min(unit, data_len - i * unit);

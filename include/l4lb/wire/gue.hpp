@@ -53,15 +53,16 @@ class basic_gue_view {
   [[nodiscard]] static constexpr basic_gue_view unchecked(std::span<Byte> b) noexcept {
     return basic_gue_view{b};
   }
-  /// For untrusted bytes (the UDP payload). On success, header_len() bytes are present.
-  /// Version 1 (first nibble 4 or 6: the payload is an IP packet with no GUE header) is accepted;
-  /// check is_direct_ip(). Errors: truncated, bad_version, control_message.
+  /// For untrusted bytes (the UDP payload). On success, header_len() bytes are present, whatever
+  /// the version, so every accessor stays inside `b`. Version 1 (first nibble 4 or 6: the payload
+  /// is an IP packet with no GUE header; any IP header is longer than 4 bytes) is accepted; check
+  /// is_direct_ip(). Errors: truncated, bad_version, control_message.
   [[nodiscard]] static expected<basic_gue_view, tunnel_header_error> make(std::span<Byte> b) noexcept {
     if (b.empty()) return unexpected{tunnel_header_error::truncated};
     basic_gue_view v{b};
-    if (v.version() == 1) return v;
-    if (v.version() != 0) return unexpected{tunnel_header_error::bad_version};
+    if (v.version() > 1) return unexpected{tunnel_header_error::bad_version};
     if (b.size() < header_len) return unexpected{tunnel_header_error::truncated};
+    if (v.version() == 1) return v;
     if (v.control()) return unexpected{tunnel_header_error::control_message};
     if (b.size() < v.header_len_total()) return unexpected{tunnel_header_error::truncated};
     return v;
