@@ -100,15 +100,7 @@ def run_program(program, args, pinned_filter, unpinned_filter):
         proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, check=False)
         if proc.returncode != 0:
             print(f"bench: {program} exited with {proc.returncode}", file=sys.stderr)
-        try:
-            with open(out) as f:
-                data = json.load(f)
-        except (OSError, ValueError):
-            continue
-        for b in data.get("benchmarks", []):
-            if b.get("aggregate_name") == "median" or (args.repetitions == 1 and
-                                                      b.get("run_type") == "iteration"):
-                records[b["run_name"]] = b
+        records.update(load_medians(out, args.repetitions))
     return records
 
 
@@ -122,6 +114,33 @@ def escape(name):
     return re.sub(r"([.^$*+?()\[\]{}|\\])", r"\\\1", name)
 
 
+# What Benchmark appends to a name for a benchmark's own settings (conn_bench sets MinTime and
+# Iterations); goals.json names benchmarks without them.
+SUFFIXES = ("min_time:", "iterations:", "repeats:", "manual_time")
+
+
+def base_name(run_name):
+    parts = run_name.split("/")
+    while parts and parts[-1].startswith(SUFFIXES):
+        parts.pop()
+    return "/".join(parts)
+
+
+def load_medians(path, repetitions):
+    """{name without setting suffixes: median record} of one program's JSON; {} if unreadable."""
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    out = {}
+    for b in data.get("benchmarks", []):
+        if b.get("aggregate_name") == "median" or (repetitions == 1 and
+                                                  b.get("run_type") == "iteration"):
+            out[base_name(b["run_name"])] = b
+    return out
+
+
 TIME_TO_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
 
 
@@ -132,7 +151,7 @@ def value_of(record, how):
         return None
     scale = TIME_TO_NS[record.get("time_unit", "ns")]
     # Multi-thread benchmarks with UseRealTime count items over wall time; the rest over CPU time.
-    time_ns = (record["real_time"] if "real_time/" in record["run_name"] + "/" else
+    time_ns = (record["real_time"] if "/real_time" in record["run_name"] else
                record["cpu_time"]) * scale
     if how == "ns_per_item":
         ips = record.get("items_per_second")
@@ -232,17 +251,14 @@ def main():
         # Exact names as one anchored alternation; Benchmark matches the filter against the
         # full name, so special characters are escaped.
         def alternation(ns):
-            return "^(" + "|".join(escape(n) for n in ns) + ")$" if ns else None
+            return ("^(" + "|".join(escape(n) for n in ns) + ")(/(" + "|".join(SUFFIXES) +
+                    ")[^/]*)*$") if ns else None
 
         if args.no_run:
             results[program] = {}
             for tag in ("", ".threads"):
-                path = os.path.join(RESULTS, f"{program}{tag}.json")
-                if os.path.exists(path):
-                    with open(path) as f:
-                        for b in json.load(f).get("benchmarks", []):
-                            if b.get("aggregate_name") == "median":
-                                results[program][b["run_name"]] = b
+                results[program].update(
+                    load_medians(os.path.join(RESULTS, f"{program}{tag}.json"), 5))
         else:
             results[program] = run_program(program, args, alternation(pinned),
                                            alternation(threaded))
