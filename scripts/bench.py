@@ -89,7 +89,7 @@ def run_program(program, args, pinned_filter, unpinned_filter):
         if flt is None:
             continue
         out = os.path.join(RESULTS, f"{program}{tag}.json")
-        cmd = ([] if not pin or not shutil_which("taskset") else ["taskset", "-c", "1"])
+        cmd = ([] if not pin or not shutil_which("taskset") else ["taskset", "-c", str(args.cpu)])
         cmd += [exe, f"--benchmark_repetitions={args.repetitions}",
                 "--benchmark_report_aggregates_only=true", "--benchmark_format=json",
                 f"--benchmark_out={out}", "--benchmark_out_format=json",
@@ -229,6 +229,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="2 repetitions, 0.05 s minimum time")
     ap.add_argument("--filter", default=None, help="only metrics whose name matches REGEX")
+    ap.add_argument("--cpu", type=int, default=1, help="the CPU per-core figures are pinned to")
     ap.add_argument("--no-run", action="store_true", help="table from the JSON of the last run")
     args = ap.parse_args()
     args.repetitions = 2 if args.quick else 5
@@ -265,7 +266,8 @@ def main():
 
     cells, met, total = table(rows, results)
     print(machine_line(os.path.join(ROOT, "build", "release")))
-    print(f"median of {args.repetitions} repetitions; per-core figures pinned to CPU 1")
+    if not args.no_run:
+        print(f"median of {args.repetitions} repetitions; per-core figures pinned to CPU {args.cpu}")
     print(markdown(cells))
     print(f"\n{met} of {total} goals met")
     missing = sum(1 for r in cells[1:] if r[1] == "missing")
