@@ -8,6 +8,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import subprocess
 import sys
 
@@ -78,8 +79,8 @@ def expand(goals):
 
 
 def run_program(program, args, pinned_filter, unpinned_filter):
-    """Runs one program, the per-core benchmarks pinned to CPU 1 and the multi-thread ones not;
-    returns {run_name: median record}."""
+    """Runs one program, the per-core benchmarks pinned to one CPU and the multi-thread ones not;
+    returns {name: median record}. A program that fails is remembered in FAILED."""
     exe = os.path.join(BENCH_DIR, f"l4lb_{program}_bench")
     if not os.path.exists(exe):
         print(f"bench: {exe} missing", file=sys.stderr)
@@ -89,7 +90,7 @@ def run_program(program, args, pinned_filter, unpinned_filter):
         if flt is None:
             continue
         out = os.path.join(RESULTS, f"{program}{tag}.json")
-        cmd = ([] if not pin or not shutil_which("taskset") else ["taskset", "-c", str(args.cpu)])
+        cmd = ([] if not pin or not shutil.which("taskset") else ["taskset", "-c", str(args.cpu)])
         cmd += [exe, f"--benchmark_repetitions={args.repetitions}",
                 "--benchmark_report_aggregates_only=true", "--benchmark_format=json",
                 f"--benchmark_out={out}", "--benchmark_out_format=json",
@@ -100,13 +101,9 @@ def run_program(program, args, pinned_filter, unpinned_filter):
         proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, check=False)
         if proc.returncode != 0:
             print(f"bench: {program} exited with {proc.returncode}", file=sys.stderr)
+            FAILED.append(program)
         records.update(load_medians(out, args.repetitions))
     return records
-
-
-def shutil_which(name):
-    return any(os.access(os.path.join(d, name), os.X_OK)
-               for d in os.environ.get("PATH", "").split(os.pathsep))
 
 
 def escape(name):
@@ -140,6 +137,8 @@ def load_medians(path, repetitions):
             out[base_name(b["run_name"])] = b
     return out
 
+
+FAILED = []
 
 TIME_TO_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
 
@@ -273,7 +272,9 @@ def main():
     missing = sum(1 for r in cells[1:] if r[1] == "missing")
     if missing:
         print(f"{missing} metrics missing (benchmark absent or failed)")
-    return 0
+    if FAILED:
+        print("programs that failed: " + ", ".join(FAILED))
+    return 1 if FAILED else 0
 
 
 if __name__ == "__main__":
