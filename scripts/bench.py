@@ -212,8 +212,8 @@ def table(rows, results):
                     f"{fmt(v)} {unit}" if v is not None else "missing",
                     ("—" if not row.get("baseline") else
                      f"{fmt(b)} {unit}" if b is not None else "missing"),
-                    ("—" if ratio is None else f"{ratio:.2f}× faster"
-                     if row.get("ratio", "speedup") == "speedup" else f"{ratio:.2f}× baseline"),
+                    ("—" if ratio is None else f"base/l4lb {ratio:.2f}×"
+                     if row.get("ratio", "speedup") == "speedup" else f"l4lb/base {ratio:.2f}×"),
                     goal, verdict])
     return out, met, total
 
