@@ -237,10 +237,21 @@ struct summary {
   std::uint64_t in = 0, written = 0, bytes = 0;
 };
 
-void print_summary(const summary& s, const ld::verdict_counters& v, std::FILE* f) {
+void print_summary(const summary& s, const ld::director& d, std::FILE* f) {
   std::fprintf(f, "frames in            %12llu\n", static_cast<unsigned long long>(s.in));
-  std::fputs(ld::counters_table(v).c_str(), f);
+  std::fputs(ld::counters_table(d.verdicts()).c_str(), f);
   std::fprintf(f, "frames written       %12llu\n", static_cast<unsigned long long>(s.written));
+  // The full-table policy at work (--capacity): what was evicted to make room, what was refused.
+  const auto table = [&](const char* family, const auto& t) {
+    const auto& st = t.stats();
+    std::fprintf(f, "%s connections: capacity %u, inserted %llu, evicted embryonic %llu, evicted inactive %llu, refused full %llu\n",
+                 family, t.capacity(), static_cast<unsigned long long>(st.inserted),
+                 static_cast<unsigned long long>(st.evicted_embryonic),
+                 static_cast<unsigned long long>(st.evicted_inactive),
+                 static_cast<unsigned long long>(st.refused_full));
+  };
+  table("IPv4", d.table_v4());
+  table("IPv6", d.table_v6());
 }
 
 /// A frame for --explain: 'tcp SRC:PORT DST:PORT' (udp, sctp too) as a first packet (SYN).
@@ -455,7 +466,7 @@ int main(int argc, char** argv) {
   verdicts.close();
 
   const std::int64_t end = r.last_time();
-  if (!opt.quiet) print_summary(sum, r.director().verdicts(), stdout);
+  if (!opt.quiet) print_summary(sum, r.director(), stdout);
   if (opt.list) std::fputs(rules::listing(control, r.director(), end, "-Ln").c_str(), stdout);
   if (opt.stats) std::fputs(rules::listing(control, r.director(), end, "-Ln --stats").c_str(), stdout);
   if (opt.rate) std::fputs(rules::listing(control, r.director(), end, "-Ln --rate").c_str(), stdout);

@@ -211,4 +211,16 @@ if [ -n "$tshark" ]; then
 fi
 ok "--mtu answers DF packets over the MTU"
 
+# 11. --capacity: a one-slot table shows the full-table policy. The capture's connections run one
+# after another, so each new one evicts the finished (inactive) one before it: evictions are the
+# connections inserted minus the capacity, nothing is refused, every frame is still forwarded.
+full=$("$replay" --rules "$example/tutorial.rules" --in "$data/client-vip-http.pcap" --out /dev/null)
+tiny=$("$replay" --rules "$example/tutorial.rules" --in "$data/client-vip-http.pcap" --out /dev/null --capacity 1)
+inserted=$(awk '/^IPv4 connections:/ {gsub(",", ""); print $6}' <<<"$full")
+read -r cap ins evicted refused < <(awk '/^IPv4 connections:/ {gsub(",", ""); print $4, $6, $12, $15}' <<<"$tiny")
+[ "$cap" = 1 ] && [ "$ins" = "$inserted" ] && [ "$evicted" = $((inserted - 1)) ] && [ "$refused" = 0 ] ||
+  fail "--capacity 1: capacity $cap, inserted $ins (want $inserted), evicted $evicted (want $((inserted - 1))), refused $refused"
+[ "$(grep '^forwarded' <<<"$tiny")" = "$(grep '^forwarded' <<<"$full")" ] || fail "--capacity 1 forwarded less"
+ok "--capacity 1: $evicted inactive connections evicted, none refused, every frame forwarded"
+
 echo "$pass passed, 0 failed"
