@@ -225,6 +225,19 @@ class director_app {
       failed += w->send_failed;
     }
     std::fprintf(stderr, "l4lb-director: stopped\n%s", ld::counters_table(total).c_str());
+    // The full-table policy at work (--capacity): evicted to make room, refused.
+    std::uint64_t inserted = 0, embryonic = 0, inactive = 0, refused = 0;
+    for (const auto& w : workers_)
+      for (const auto* st : {&w->d->table_v4().stats(), &w->d->table_v6().stats()}) {
+        inserted += st->inserted;
+        embryonic += st->evicted_embryonic;
+        inactive += st->evicted_inactive;
+        refused += st->refused_full;
+      }
+    std::fprintf(stderr, "connections: capacity %u per worker and family, inserted %llu, evicted embryonic %llu, "
+                 "evicted inactive %llu, refused full %llu\n", o_.capacity,
+                 static_cast<unsigned long long>(inserted), static_cast<unsigned long long>(embryonic),
+                 static_cast<unsigned long long>(inactive), static_cast<unsigned long long>(refused));
     std::fprintf(stderr, "%-20s %12llu\n%-20s %12llu\n%-20s %12llu\n", "frames sent",
                  static_cast<unsigned long long>(sent), "send failures", static_cast<unsigned long long>(failed),
                  "truncated by ring", static_cast<unsigned long long>(truncated));
