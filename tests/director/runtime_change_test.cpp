@@ -1,12 +1,15 @@
 // Configuration changes while directors run on other threads (run under ThreadSanitizer by
-// scripts/test's tsan preset): a packet never sees half a change, live connections of untouched
-// services keep their servers, and retired handles come back once their connections are gone.
+// scripts/test's tsan preset): a packet never sees half a change — whether it comes as commands
+// or as a whole rule file reloaded — live connections of untouched services keep their servers,
+// and retired handles come back once their connections are gone.
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <string>
 #include <thread>
 
 #include "director/director_support.hpp"
+#include "l4lb/config/reload.hpp"
 
 using namespace director_test;
 
@@ -24,6 +27,17 @@ std::vector<command> rules(bool second) {
   c.push_back(add_dest{swap_svc, server(a)});
   c.push_back(add_dest{swap_svc, server(b)});
   return c;
+}
+// The same two states as a whole rule file, as SIGHUP reloads it (config::reload_rules): the
+// steady service as it is, the swapped one with the other set.
+std::string rules_file(bool second) {
+  std::string t = "-A -t 198.18.0.100:80 -s rr\n"
+                  "-a -t 198.18.0.100:80 -r 198.18.0.12:80 -g -w 1\n"
+                  "-a -t 198.18.0.100:80 -r 198.18.0.13:80 -g -w 1\n"
+                  "-A -u 198.18.0.100:53 -s rr -o\n";
+  t += second ? "-a -u 198.18.0.100:53 -r 198.18.0.13:53 -g -w 1\n-a -u 198.18.0.100:53 -r 198.18.0.12:53 -g -w 1\n"
+              : "-a -u 198.18.0.100:53 -r 198.18.0.11:53 -g -w 1\n-a -u 198.18.0.100:53 -r 198.18.0.20:53 -g -w 1\n";
+  return t;
 }
 }  // namespace
 
@@ -93,7 +107,13 @@ TEST_CASE("runtime changes: two directors on two threads while the control plane
 #endif
   int applied = 0;
   for (int i = 0; i < reloads; ++i) {
-    if (l.control.apply_all(rules(i % 2 == 1)).ok()) ++applied;
+    if (i % 4 == 3) {
+      // Every fourth: the rule file's text, parsed and turned into the changes it needs.
+      auto cmds = l4lb::config::reload_rules(l.control.config(), rules_file(i % 2 == 1));
+      if (cmds && l.control.apply_all(*cmds).ok()) ++applied;
+    } else if (l.control.apply_all(rules(i % 2 == 1)).ok()) {
+      ++applied;
+    }
     if (i % 50 == 0) {
       // Edits and removals on the steady service's other servers, and neighbour refreshes.
       (void)l.control.apply(add_dest{steady, server("198.18.0.11:80", forward_method::route, 0)});
