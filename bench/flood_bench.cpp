@@ -117,13 +117,7 @@ struct fixture {
           f[18] = static_cast<std::byte>(j >> 8);
           f[19] = static_cast<std::byte>(j & 255);
           f[20] = std::byte{0x20};
-          f[24] = f[25] = std::byte{0};
-          std::uint32_t sum = 0;
-          for (std::size_t k = 14; k < 34; k += 2)
-            sum += std::to_integer<std::uint32_t>(f[k]) << 8 | std::to_integer<std::uint32_t>(f[k + 1]);
-          while (sum >> 16) sum = (sum & 0xFFFF) + (sum >> 16);
-          f[24] = static_cast<std::byte>(~sum >> 8 & 255);
-          f[25] = static_cast<std::byte>(~sum & 255);
+          l4lb::test::refresh_ipv4_checksum(f);
           frames.push_back(std::move(f));
           break;
         }

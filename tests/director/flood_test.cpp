@@ -21,22 +21,14 @@ constexpr std::uint32_t established = 10000;
 const service_key vip80 = service_key::tcp(ep("198.18.0.100:80"));
 
 /// One frame whose IPv4 source and L4 source port can be changed in place (Ethernet + IPv4
-/// without options); the IPv4 header checksum is recomputed (RFC 1071), since the director
-/// verifies it.
+/// without options); the IPv4 header checksum is refreshed, since the director verifies it.
 struct mutable_frame {
   bytes b;
   void set(std::uint32_t src, std::uint16_t sport) {
     for (std::size_t i = 0; i < 4; ++i) b[26 + i] = static_cast<std::byte>(src >> (24 - 8 * i));
     b[34] = static_cast<std::byte>(sport >> 8);
     b[35] = static_cast<std::byte>(sport & 0xFF);
-    b[24] = b[25] = std::byte{0};
-    std::uint32_t sum = 0;
-    for (std::size_t i = 14; i < 34; i += 2)
-      sum += std::to_integer<std::uint32_t>(b[i]) << 8 | std::to_integer<std::uint32_t>(b[i + 1]);
-    while (sum >> 16) sum = (sum & 0xFFFF) + (sum >> 16);
-    const auto c = static_cast<std::uint16_t>(~sum);
-    b[24] = static_cast<std::byte>(c >> 8);
-    b[25] = static_cast<std::byte>(c & 0xFF);
+    l4lb::test::refresh_ipv4_checksum(b);
   }
 };
 
@@ -192,13 +184,7 @@ TEST_CASE("flood: first fragments that never complete; the reassembly pool stays
     frag[16] = std::byte{0};
     frag[17] = std::byte{28};  // total length: IPv4 20 + the UDP header's 8 bytes
     frag.resize(14 + 28);
-    frag[24] = frag[25] = std::byte{0};
-    std::uint32_t sum = 0;
-    for (std::size_t k = 14; k < 34; k += 2)
-      sum += std::to_integer<std::uint32_t>(frag[k]) << 8 | std::to_integer<std::uint32_t>(frag[k + 1]);
-    while (sum >> 16) sum = (sum & 0xFFFF) + (sum >> 16);
-    frag[24] = static_cast<std::byte>((~sum >> 8) & 0xFF);
-    frag[25] = static_cast<std::byte>(~sum & 0xFF);
+    l4lb::test::refresh_ipv4_checksum(frag);
     const verdict v = f.l.send(frag, f.now);
     CHECK_MESSAGE((v.kind == verdict_kind::queued || v.kind == verdict_kind::drop), v.reason());
     CHECK(ft.datagrams_held() <= ft.config().datagrams);

@@ -117,14 +117,8 @@ int main(int argc, char** argv) {
       const auto port = static_cast<std::uint16_t>(1024 + (f & 0xFF) * 64);
       p[headroom + 34] = static_cast<std::byte>(port >> 8);
       p[headroom + 35] = static_cast<std::byte>(port & 0xFF);
-      // The IPv4 header checksum after the address change (RFC 1071, the director verifies it).
-      std::byte* h = p + headroom + 14;
-      h[10] = h[11] = std::byte{0};
-      std::uint32_t sum = 0;
-      for (std::size_t k = 0; k < 20; k += 2) sum += std::to_integer<std::uint32_t>(h[k]) << 8 | std::to_integer<std::uint32_t>(h[k + 1]);
-      while (sum >> 16) sum = (sum & 0xFFFF) + (sum >> 16);
-      h[10] = static_cast<std::byte>(~sum >> 8 & 0xFF);
-      h[11] = static_cast<std::byte>(~sum & 0xFF);
+      // The director verifies the IPv4 header checksum.
+      l4lb::test::refresh_ipv4_checksum(std::span(p + headroom, t->size()));
       bufs[j] = *forward::frame_buffer::make(std::span(p, slot), headroom, t->size());
     }
     d.process_burst(bufs, out, now);

@@ -80,6 +80,14 @@ inline std::uint32_t ones_sum(std::span<const std::byte> b, std::uint32_t sum = 
 inline std::uint16_t inet_checksum(std::span<const std::byte> b, std::uint32_t sum = 0) {
   return static_cast<std::uint16_t>(~ones_sum(b, sum) & 0xffff);
 }
+/// Writes a fresh header checksum into the IPv4 header (no options) at `l3` of frame `f`, after
+/// a test changed its fields in place.
+inline void refresh_ipv4_checksum(std::span<std::byte> f, std::size_t l3 = 14) {
+  f[l3 + 10] = f[l3 + 11] = std::byte{0};
+  const std::uint16_t c = inet_checksum(f.subspan(l3, 20));
+  f[l3 + 10] = static_cast<std::byte>(c >> 8);
+  f[l3 + 11] = static_cast<std::byte>(c & 0xff);
+}
 
 struct ipv4_options {
   std::uint8_t ttl = 64;
