@@ -455,6 +455,18 @@ class basic_conn_table {
     return apply_input_rules(r, tcp_flags, now);
   }
 
+  /// Whether apply_input_rules(r, k, tcp_flags, now) would answer `hit` with `r` and change
+  /// nothing: `r` still holds `k`, the packet is no SYN that could reuse the connection, and its
+  /// server is available. The director's established-flow fast lane asks this first.
+  [[nodiscard]] bool plain_hit(conn_ref r, const key_type& k, std::uint8_t tcp_flags) const noexcept {
+    if (r == no_conn || !holds(r, k)) return false;
+    const std::uint64_t bits = conns_.slot(r).bits;
+    const std::uint8_t protocol = detail::protocol_of(bits);
+    if ((tcp_flags & tcp_flag::syn) && (protocol == wire::ip_proto::tcp || protocol == wire::ip_proto::sctp))
+      return false;
+    return dests_[detail::dest_of(bits)].available;
+  }
+
   /// The rules of lookup_input for a connection just found (no insert or removal since);
   /// no_conn gives `miss`.
   input_lookup apply_input_rules(conn_ref r, std::uint8_t tcp_flags, std::int64_t now) noexcept {

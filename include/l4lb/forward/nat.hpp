@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstring>
 #include <cstdint>
 #include <span>
 
@@ -101,6 +102,34 @@ template <class Rewrite>
   return forwarded{forward_action::forward, frame, 0, static_cast<std::uint16_t>(l2.len)};
 }
 
+/// nat_finish for the common frame, without the plan: IPv4 TCP, or UDP with a checksum, not a
+/// fragment or an ICMP error, Ethernet without VLAN tags in or out, within the MTU, TTL above 1.
+/// Rewrites it exactly as nat_finish(rewrite_endpoints) would and returns the frame; returns an
+/// empty span, having written nothing, for any other frame. Precondition: pkt was parsed from
+/// buf.frame() and belongs to the flow being translated (the director's fast lane; nat_translate
+/// checks both first). Endpoints: of IPv4, nullptr for a side left unchanged.
+[[nodiscard]] inline std::span<std::byte> plain_nat_translate(frame_buffer& buf, const wire::packet_view& pkt,
+                                                              const wire::endpoint* to_src,
+                                                              const wire::endpoint* to_dst,
+                                                              const nat_config& cfg) noexcept {
+  if (!pkt.is_ipv4() || !pkt.has_ethernet() || pkt.vlan_count() != 0 || pkt.l3_offset() != 14 ||
+      !cfg.rewrite_l2 || cfg.l2.vlan.count != 0 || pkt.is_fragment() || pkt.is_icmp_error() ||
+      !pkt.has_l4_header())
+    return {};
+  if ((to_src != nullptr && !to_src->address.is_v4()) || (to_dst != nullptr && !to_dst->address.is_v4()))
+    return {};
+  const std::uint8_t proto = pkt.protocol();
+  if (proto != wire::ip_proto::udp ? proto != wire::ip_proto::tcp : pkt.udp().checksum() == 0) return {};
+  if (cfg.mtu != 0 && (cfg.mtu < 68 || pkt.l3_len() > cfg.mtu)) return {};
+  std::byte* const frame = pkt.frame().data();
+  if (cfg.decrement_ttl && wire::detail::load_u8(frame + 14 + 8) <= 1) return {};
+  rewrite_endpoints(pkt, {to_src, to_dst}, nat_rewrite_options(cfg));
+  std::memcpy(frame, cfg.l2.dst.bytes.data(), 6);
+  std::memcpy(frame + 6, cfg.l2.src.bytes.data(), 6);
+  (void)buf.set_frame(buf.frame_offset(), 14 + pkt.l3_len());  // Ethernet padding is not forwarded
+  return buf.frame();
+}
+
 /// One NAT-style translation, shared by NAT and FullNAT in both directions. The packet must
 /// belong to the flow `from_src -> from_dst`; it leaves as `to_src -> to_dst` (nullptr: that
 /// side is unchanged). An ICMP error travelling the same way must be addressed to from_dst and
@@ -131,6 +160,8 @@ template <class Rewrite>
   }
   if (!key_src_is(pkt.key(), from_src) || !key_dst_is(pkt.key(), from_dst))
     return unexpected{forward_error::flow_mismatch};
+  if (const auto f = plain_nat_translate(buf, pkt, to_src, to_dst, cfg); !f.empty())
+    return forwarded{forward_action::forward, f, 0, 14};
   return nat_finish(buf, pkt, cfg, reply, [&] {
     endpoint_change c;
     c.src = to_src;

@@ -94,6 +94,7 @@ struct packet_facts {
   static constexpr std::uint8_t has_ipv4_options = 1u << 5;
   static constexpr std::uint8_t is_icmp_error = 1u << 6;
   static constexpr std::uint8_t quote_has_l4 = 1u << 7;
+  friend bool operator==(const packet_facts&, const packet_facts&) = default;
 };
 }  // namespace detail
 

@@ -41,6 +41,60 @@ namespace detail {
 struct packet_parser {
   using facts = packet_facts;
 
+  /// The frame a load balancer sees most, in one straight pass: Ethernet II without tags, IPv4
+  /// without options and not a fragment, TCP or UDP. Fills `f` exactly as run() would and
+  /// returns true; returns false with `f` untouched for anything else (including every frame
+  /// run() would refuse), which run() then parses. The general path's dispatch costs more than
+  /// the rest of a director's established-flow packet (issue #9); tests/wire/parse_test.cpp
+  /// checks the two agree.
+  static bool run_plain_ipv4(std::span<const std::byte> frame, const parse_options& opt,
+                             facts& f) noexcept {
+    constexpr std::size_t l3 = ethernet_view::header_len;
+    constexpr std::size_t l4 = l3 + ipv4_view::min_header_len;
+    if (frame.size() < l4 + udp_view::header_len || frame.size() > 0xffff) return false;
+    const std::byte* p = frame.data();
+    if (load_be16(p + offsetof(ethernet_header, ethertype)) != ethertype::ipv4) return false;
+    if (load_u8(p + l3) != 0x45) return false;  // version 4, IHL 5
+    const std::size_t total = load_be16(p + l3 + offsetof(ipv4_header, total_len));
+    if (total < ipv4_view::min_header_len + udp_view::header_len || total > frame.size() - l3)
+      return false;
+    if (load_be16(p + l3 + offsetof(ipv4_header, flags_frag)) & 0x3fffu) return false;  // MF, offset
+    if (opt.verify_ipv4_checksum && !ipv4_header20_sums_to_ones(p + l3)) return false;
+    const std::uint8_t protocol = load_u8(p + l3 + offsetof(ipv4_header, protocol));
+    const std::size_t seg = total - ipv4_view::min_header_len;
+    std::size_t header;
+    std::size_t payload_end = l3 + total;
+    std::uint8_t tcp_flags = 0;
+    if (protocol == ip_proto::tcp) {
+      if (seg < tcp_view::min_header_len) return false;
+      header = std::size_t{load_u8(p + l4 + offsetof(tcp_header, data_offset))} >> 4 << 2;
+      if (header < tcp_view::min_header_len || header > seg) return false;
+      if (opt.check_options && header > tcp_view::min_header_len &&
+          tcp_view::unchecked(frame.subspan(l4, seg)).check_options() != drop_reason::none)
+        return false;
+      tcp_flags = load_u8(p + l4 + offsetof(tcp_header, flags));
+    } else if (protocol == ip_proto::udp) {
+      const std::size_t len = load_be16(p + l4 + offsetof(udp_header, length));
+      if (len < udp_view::header_len || len > seg) return false;
+      header = udp_view::header_len;
+      payload_end = l4 + len;
+    } else {
+      return false;
+    }
+    read_flow_addresses(ip_family::v4, p + l3, f.key);
+    f.key.protocol = protocol;
+    f.key.src_port = load_be16(p + l4);
+    f.key.dst_port = load_be16(p + l4 + 2);
+    f.l3_offset = static_cast<std::uint16_t>(l3);
+    f.l3_len = static_cast<std::uint16_t>(total);
+    f.l4_offset = static_cast<std::uint16_t>(l4);
+    f.payload_offset = static_cast<std::uint16_t>(l4 + header);
+    f.payload_end = static_cast<std::uint16_t>(payload_end);
+    f.tcp_flags = tcp_flags;
+    f.bits = facts::has_ethernet | facts::has_l4_header | facts::has_ports;
+    return true;
+  }
+
   /// Fills `f` for `frame`; returns drop_reason::none on success.
   static drop_reason run(std::span<const std::byte> frame, bool ethernet, const parse_options& opt,
                          facts& f) noexcept {
@@ -190,6 +244,7 @@ struct packet_parser {
   static expected<basic_packet_view<Byte>, drop_reason> make(std::span<Byte> frame, bool ethernet,
                                                             const parse_options& opt) noexcept {
     facts f;
+    if (ethernet && run_plain_ipv4(frame, opt, f)) return basic_packet_view<Byte>{frame, f};
     if (auto r = run(frame, ethernet, opt, f); r != drop_reason::none) return unexpected{r};
     return basic_packet_view<Byte>{frame, f};
   }

@@ -6,6 +6,7 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <type_traits>
 
@@ -59,6 +60,19 @@ inline void store_be32(std::byte* p, std::uint32_t v) noexcept {
   if (n) s += static_cast<std::uint64_t>(load_u8(p)) << 8;
   while (s >> 16) s = (s & 0xffffu) + (s >> 16);
   return static_cast<std::uint32_t>(s);
+}
+/// Whether an option-less IPv4 header (20 bytes) sums to 0xffff, i.e. its checksum is right.
+/// The ones'-complement sum is byte-order independent (RFC 1071 section 2(B)), so the words are
+/// added as the machine loads them, without swapping: the straight parse path's check.
+[[nodiscard]] inline bool ipv4_header20_sums_to_ones(const std::byte* p) noexcept {
+  std::uint32_t w[5];
+  std::memcpy(w, p, sizeof w);
+  std::uint64_t s = std::uint64_t{w[0]} + w[1] + w[2] + w[3] + w[4];
+  s = (s & 0xffff'ffffu) + (s >> 32);
+  s = (s & 0xffff'ffffu) + (s >> 32);
+  s = (s & 0xffffu) + (s >> 16);
+  s = (s & 0xffffu) + (s >> 16);
+  return s == 0xffffu;
 }
 [[nodiscard]] inline std::uint16_t fold_complement(std::uint32_t sum) noexcept {
   while (sum >> 16) sum = (sum & 0xffffu) + (sum >> 16);

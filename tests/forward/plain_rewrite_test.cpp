@@ -1,0 +1,138 @@
+// The DR and NAT short cuts for plain frames (plain_direct_route, plain_nat_translate) against
+// the general rewriters they stand in for (direct_route_general, nat_finish + rewrite_endpoints):
+// on random TCP/UDP frames with every variation that makes a frame not plain (VLAN tags, IP
+// options, TTL 1, sizes over the MTU, a zero UDP checksum, fragments), a short cut either declines
+// having written nothing, or writes the same bytes and returns the same frame.
+#include <doctest/doctest.h>
+
+#include <random>
+#include <vector>
+
+#include "l4lb/forward/dr.hpp"
+#include "l4lb/forward/nat.hpp"
+#include "l4lb/wire/parse.hpp"
+#include "support/packet_builder.hpp"
+
+using namespace l4lb;
+using l4lb::test::bytes;
+using l4lb::test::mac;
+using l4lb::test::packet_builder;
+namespace tf = l4lb::wire::tcp_flags;
+
+namespace {
+
+struct held {
+  bytes storage;
+  forward::frame_buffer buf;
+  explicit held(const bytes& f) : storage(64 + f.size() + 64) {
+    std::copy(f.begin(), f.end(), storage.begin() + 64);
+    buf = *forward::frame_buffer::make(storage, 64, f.size());
+  }
+};
+
+bytes random_frame(std::mt19937& rng) {
+  packet_builder b;
+  b.eth(mac("02:00:c6:12:00:01"), mac("02:00:c6:12:00:fe"));
+  if (rng() % 8 == 0) b.vlan(100);
+  l4lb::test::ipv4_options o;
+  o.ttl = static_cast<std::uint8_t>(rng() % 6 == 0 ? rng() % 2 : 64);
+  o.dont_frag = rng() % 2 == 0;
+  o.more_frags = rng() % 12 == 0;
+  if (rng() % 8 == 0) o.options = {std::byte{1}, std::byte{1}, std::byte{1}, std::byte{0}};
+  b.ipv4("198.18.1.10", "198.18.0.100", o);
+  if (rng() % 3 == 0) {
+    l4lb::test::udp_options u;
+    u.zero_checksum = rng() % 4 == 0;
+    b.udp(static_cast<std::uint16_t>(1024 + rng() % 60000), 53, u);
+  } else {
+    b.tcp(static_cast<std::uint16_t>(1024 + rng() % 60000), 80, tf::ack);
+  }
+  b.payload(rng() % 6 == 0 ? 1200 : rng() % 100);
+  auto f = b.build();
+  if (rng() % 4 == 0) f.resize(f.size() + rng() % 20);  // Ethernet padding
+  return f;
+}
+
+forward::l2_config l2(std::mt19937& rng) {
+  forward::l2_config c;
+  c.src = mac("02:00:c6:12:00:01");
+  c.dst = mac("02:00:c6:12:00:0b");
+  if (rng() % 8 == 0) {
+    c.vlan.policy = forward::vlan_policy::replace;
+    c.vlan.count = 1;
+    c.vlan.tags[0] = {0x8100, 200};
+  }
+  return c;
+}
+
+}  // namespace
+
+TEST_SUITE("forward") {
+  TEST_CASE("plain_direct_route: declines untouched, or writes what direct_route_general writes") {
+    std::mt19937 rng(11);
+    std::size_t taken = 0;
+    for (int n = 0; n < 4000; ++n) {
+      const bytes f = random_frame(rng);
+      forward::dr_config cfg;
+      cfg.l2 = l2(rng);
+      cfg.mtu = rng() % 3 == 0 ? 1000 : rng() % 10 == 0 ? 60 : 0;
+      cfg.decrement_ttl = rng() % 8 != 0;
+      held a(f), b(f);
+      auto pa = wire::parse(a.buf.frame());
+      auto pb = wire::parse(b.buf.frame());
+      if (!pa) continue;
+      const auto plain = forward::detail::plain_direct_route(a.buf, *pa, cfg);
+      if (plain.empty()) {
+        CHECK(a.storage == b.storage);
+        continue;
+      }
+      ++taken;
+      std::vector<std::byte> reply(2048);
+      const auto general = forward::detail::direct_route_general(b.buf, *pb, cfg, reply);
+      REQUIRE(general);
+      CHECK(general->action == forward::forward_action::forward);
+      CHECK(general->frame.size() == plain.size());
+      CHECK(general->frame.data() - b.storage.data() == plain.data() - a.storage.data());
+      CHECK(a.storage == b.storage);
+    }
+    MESSAGE(taken << " of 4000 frames took the short cut");
+    CHECK(taken > 1000);
+  }
+
+  TEST_CASE("plain_nat_translate: declines untouched, or writes what nat_finish writes") {
+    std::mt19937 rng(12);
+    std::size_t taken = 0;
+    for (int n = 0; n < 4000; ++n) {
+      const bytes f = random_frame(rng);
+      forward::nat_config cfg;
+      cfg.l2 = l2(rng);
+      cfg.mtu = rng() % 3 == 0 ? 1000 : rng() % 10 == 0 ? 60 : 0;
+      cfg.decrement_ttl = rng() % 8 != 0;
+      cfg.rewrite_l2 = rng() % 10 != 0;
+      held a(f), b(f);
+      auto pa = wire::parse(a.buf.frame());
+      auto pb = wire::parse(b.buf.frame());
+      if (!pa) continue;
+      const wire::endpoint real{*wire::ip_address::parse("198.18.0.12"), static_cast<std::uint16_t>(rng() % 2 ? 8080 : pa->key().dst_port)};
+      const auto plain = forward::detail::plain_nat_translate(a.buf, *pa, nullptr, &real, cfg);
+      if (plain.empty()) {
+        CHECK(a.storage == b.storage);
+        continue;
+      }
+      ++taken;
+      std::vector<std::byte> reply(2048);
+      const auto general = forward::detail::nat_finish(b.buf, *pb, cfg, reply, [&] {
+        forward::detail::endpoint_change c;
+        c.dst = &real;
+        forward::detail::rewrite_endpoints(*pb, c, forward::detail::nat_rewrite_options(cfg));
+      });
+      REQUIRE(general);
+      CHECK(general->action == forward::forward_action::forward);
+      CHECK(general->frame.size() == plain.size());
+      CHECK(general->frame.data() - b.storage.data() == plain.data() - a.storage.data());
+      CHECK(a.storage == b.storage);
+    }
+    MESSAGE(taken << " of 4000 frames took the short cut");
+    CHECK(taken > 1000);
+  }
+}
