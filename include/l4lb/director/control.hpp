@@ -343,6 +343,8 @@ class director_control {
     s->retired = config_.retired_handles();
     std::sort(s->vips.begin(), s->vips.end());
     s->vips.erase(std::unique(s->vips.begin(), s->vips.end()), s->vips.end());
+    for (const auto& a : s->vips)
+      if (a.is_v4()) s->vips_v4.push_back(a.v4().to_u32());  // v4 sort first, in byte order
     s->index.build(s->services);
     s->neighbours = neighbours_;
     s->identity = identity_;

@@ -402,7 +402,7 @@ class director {
     if (!svc) return reply_direction<Addr>(buf, pkt, now);
     // The 'land' rule: a packet from a VIP or from the director itself never starts a
     // connection (no connection can have such a client, so established flows skip the test).
-    if (k.src_addr == k.dst_addr || snap_->is_own_address(k.src_addr, k.family) ||
+    if (wire::equal_16(k.src_addr, k.dst_addr) || snap_->is_own_address(k.src_addr, k.family) ||
         snap_->is_vip(k.src_addr, k.family))
       return drop(director_drop::land);
     if (!may_schedule(pkt, flags)) return pass(pass_reason::not_schedulable);

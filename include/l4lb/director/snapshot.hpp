@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -31,6 +32,7 @@
 #include "l4lb/forward/nat.hpp"
 #include "l4lb/forward/tunnel.hpp"
 #include "l4lb/sched/any_scheduler.hpp"
+#include "l4lb/wire/detail/byte_access.hpp"
 #include "l4lb/wire/ethernet.hpp"
 #include "l4lb/wire/flow_key.hpp"
 
@@ -135,7 +137,7 @@ class service_index {
       return probe(addr_key(f.protocol, f.dst_addr, port), f.dst_addr, by_id,
                    [&](const service_key& k) {
                      return !k.is_fwmark() && k.protocol == f.protocol && k.port == port &&
-                            k.family() == f.family && k.address.raw() == f.dst_addr;
+                            k.family() == f.family && wire::equal_16(k.address.raw(), f.dst_addr);
                    });
     };
     if (auto* s = exact(f.dst_port)) return s;
@@ -158,8 +160,8 @@ class service_index {
   static std::uint64_t mix(std::uint64_t key, const std::array<std::uint8_t, 16>& a) noexcept {
     std::uint64_t h = key * 0x9E37'79B9'7F4A'7C15ull;
     for (std::size_t i = 0; i < 16; i += 8) {
-      std::uint64_t w = 0;
-      for (std::size_t j = 0; j < 8; ++j) w |= std::uint64_t{a[i + j]} << (8 * j);
+      std::uint64_t w;  // build and find hash the same way; byte order does not matter
+      std::memcpy(&w, a.data() + i, 8);
       h = (h ^ w) * 0xC2B2'AE3D'27D4'EB4Full;
       h ^= h >> 31;
     }
@@ -197,8 +199,10 @@ struct snapshot {
   director_identity identity;
   director_settings settings;
   conn::timeouts timeouts;
-  /// Every service address, sorted (the 'land' rule, ICMP errors to a VIP).
+  /// Every service address, sorted (the 'land' rule, ICMP errors to a VIP); the IPv4 ones
+  /// also as host-order integers, so a new IPv4 connection's test is a search of integers.
   std::vector<wire::ip_address> vips;
+  std::vector<std::uint32_t> vips_v4;
 
   [[nodiscard]] const service_runtime* find_service(std::uint32_t fwmark,
                                                     const wire::flow_key& f) const noexcept {
@@ -206,12 +210,14 @@ struct snapshot {
   }
   [[nodiscard]] bool is_vip(const std::array<std::uint8_t, 16>& raw,
                             wire::ip_family f) const noexcept {
+    if (f == wire::ip_family::v4)
+      return std::binary_search(vips_v4.begin(), vips_v4.end(), wire::detail::load_be32(reinterpret_cast<const std::byte*>(raw.data())));
     return std::binary_search(vips.begin(), vips.end(), wire::ip_address::from_bytes(f, raw.data()));
   }
   [[nodiscard]] bool is_own_address(const std::array<std::uint8_t, 16>& raw,
                                     wire::ip_family f) const noexcept {
     for (const auto& a : identity.addresses)
-      if (a.family() == f && a.raw() == raw) return true;
+      if (a.family() == f && wire::equal_16(a.raw(), raw)) return true;
     return false;
   }
 };

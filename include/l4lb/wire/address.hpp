@@ -389,6 +389,16 @@ class ip_address {
   ip_family family_ = ip_family::v4;
 };
 
+/// Whether two 16-byte address storages are equal, in two 8-byte compares (std::array's ==
+/// calls memcmp, which showed in the director's per-connection profile).
+[[nodiscard]] inline bool equal_16(const std::array<std::uint8_t, 16>& a,
+                                   const std::array<std::uint8_t, 16>& b) noexcept {
+  std::uint64_t x[2], y[2];
+  std::memcpy(x, a.data(), 16);
+  std::memcpy(y, b.data(), 16);
+  return ((x[0] ^ y[0]) | (x[1] ^ y[1])) == 0;
+}
+
 /// Address and port: "198.18.0.1:80" or "[fd00::1]:80".
 struct endpoint {
   ip_address address;
