@@ -141,8 +141,8 @@ struct director_setup {
     load(j, syns[flow % syns.size()]);
     std::byte* tcp = rx.data() + j * slot + headroom + 34;
     const auto round = static_cast<std::uint16_t>(flow / syns.size());
-    tcp[0] = std::byte{static_cast<std::uint8_t>(std::to_integer<std::uint8_t>(tcp[0]) ^ (round >> 8))};
-    tcp[1] = std::byte{static_cast<std::uint8_t>(std::to_integer<std::uint8_t>(tcp[1]) ^ round)};
+    tcp[0] ^= std::byte{static_cast<std::uint8_t>(round >> 8)};
+    tcp[1] ^= std::byte{static_cast<std::uint8_t>(round)};
   }
   [[nodiscard]] std::size_t forwarded() const {
     return static_cast<std::size_t>(std::count_if(out.begin(), out.end(), [](const auto& v) {
