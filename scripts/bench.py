@@ -15,6 +15,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import textwrap
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -579,16 +580,20 @@ def instructions_markdown():
             markdown(rows)]
 
 
-def run_description(run):
+def run_description(run, again=False):
+    """What produced the table: the command, when, how; `again` when it is printed from the kept
+    JSON (--no-run), which may also hold other programs' results from earlier runs."""
     if not run:
-        return "from kept JSON (no record of the run)"
+        return "printed from kept JSON (no record of the run)"
     how = (f"median of {run['repetitions']} repetitions, per-core figures pinned to CPU "
            f"{run['cpu']}")
     if run.get("quick"):
         how += " (--quick: 0.05 s minimum time)"
     if run.get("filter"):
         how += f", --filter '{run['filter']}'"
-    return f"`{run['command']}` at {run['date']}: {how}"
+    text = f"`{run['command']}` at {run['date']}: {how}"
+    return ("printed again from the kept JSON (programs this run did not cover: from earlier "
+            "runs) of " + text) if again else text
 
 
 def write_report(args, cells, met, total, results, machine, run, plots):
@@ -602,7 +607,7 @@ def write_report(args, cells, met, total, results, machine, run, plots):
         print("bench: matplotlib is not installed, so the report has no plots: "
               "scripts/setup --plots (or apt-get install python3-matplotlib)", file=sys.stderr)
     md = ["# l4lb benchmark report", "", "```", machine, "```", "",
-          f"Run: {run_description(run)}.", "", "## Goals", "", markdown(cells), "",
+          f"Run: {run_description(run, args.no_run)}.", "", "## Goals", "", markdown(cells), "",
           f"{met} of {total} goals met", "", "## Instructions per packet", ""]
     md += instructions_markdown()
     md += ["", "## Plots", ""]
@@ -635,23 +640,26 @@ def write_report(args, cells, met, total, results, machine, run, plots):
 README_BEGIN, README_END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
 
-def write_readme(cells, met, total, machine, run):
+def write_readme(cells, met, total, machine, run, again):
     """Rewrites the README block between the bench markers from this run's table."""
     text = read(README)
     if README_BEGIN not in text or README_END not in text:
         print(f"bench: README.md has no {README_BEGIN} ... {README_END} block", file=sys.stderr)
         return False
+    wrap = lambda text: textwrap.fill(text, width=100, break_on_hyphens=False)
     block = [README_BEGIN,
              "<!-- Written by scripts/bench --readme; edits here are overwritten. -->", "",
-             f"The table below is {run_description(run)}, as printed. Reproduce it with "
-             "`./scripts/bench` (then `./scripts/bench --no-run --readme` rewrites this block "
-             "from the kept JSON). Figures move with the machine and its load; read the ratios, "
-             "which compare two benchmarks of the same run.", "",
+             wrap(f"The table below is {run_description(run, again)}, as printed. "
+                  "`./scripts/bench --readme` runs everything and rewrites this block; "
+                  "`./scripts/bench --no-run --readme` rewrites it from the kept JSON. Figures "
+                  "move with the machine and its load (a shared machine moves them by 10 % and "
+                  "more); read the ratios, which compare two benchmarks of the same run."), "",
              "```", machine, "```", "", markdown(cells), "", f"{met} of {total} goals met", "",
-             "Instructions per packet (`./scripts/bench --instructions`; repeatable to the "
-             "instruction, so `--compare` catches a 2 % change that timings on a shared machine "
-             "cannot):", ""]
-    block += instructions_markdown()
+             wrap("Instructions per packet (`./scripts/bench --instructions`; repeatable to the "
+                  "instruction, so `--compare` catches a 2 % change that timings on a shared "
+                  "machine cannot):"), ""]
+    instructions = instructions_markdown()
+    block += [wrap(instructions[0])] + instructions[1:]
     block += ["", README_END]
     head, rest = text.split(README_BEGIN, 1)
     tail = rest.split(README_END, 1)[1]
@@ -750,7 +758,7 @@ def main():
         print("programs that failed: " + ", ".join(FAILED))
     if args.report:
         write_report(args, cells, met, total, results, machine, run, plots)
-    if args.readme and not write_readme(cells, met, total, machine, run):
+    if args.readme and not write_readme(cells, met, total, machine, run, args.no_run):
         return 1
     return 1 if FAILED else 0
 
