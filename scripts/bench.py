@@ -34,7 +34,8 @@ TOLERANCE = 0.02
 # Template names in sched_bench spell the policy's class; goals.json uses the ipvsadm name.
 POLICY_CLASS = {"lc": "least_connection", "wlc": "weighted_least_connection",
                 "sed": "shortest_expected_delay", "nq": "never_queue",
-                "rr": "round_robin", "wrr": "weighted_round_robin"}
+                "rr": "round_robin", "wrr": "weighted_round_robin", "fo": "weighted_failover",
+                "ovf": "overflow"}
 
 
 def read(path):
