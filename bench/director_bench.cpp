@@ -19,6 +19,7 @@
 #include <cstring>
 #include <memory>
 #include <random>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -33,9 +34,28 @@ using namespace l4lb::director;
 using namespace l4lb::bench;
 using setup = l4lb::bench::director_setup;
 
+// The 1M and 10M fixtures take seconds to fill, and Benchmark calls a function several times (to
+// size the iteration count, then once per repetition): the last fixture built is kept for the
+// next call with the same arguments. Only one (pipeline or naive) is held at a time, so a 10M
+// run needs memory for one 10M table, not two.
+struct naive_fixture;
+std::unique_ptr<setup> pipeline_kept;
+std::unique_ptr<naive_fixture> naive_kept;
+
+setup& pipeline_fixture(method_kind m, std::uint32_t conns, bool huge) {
+  static std::tuple<method_kind, std::uint32_t, bool> made_for{};
+  if (!pipeline_kept || made_for != std::tuple{m, conns, huge}) {
+    pipeline_kept.reset();
+    naive_kept.reset();
+    pipeline_kept = std::make_unique<setup>(m, conns, "rr", huge);
+    made_for = {m, conns, huge};
+  }
+  return *pipeline_kept;
+}
+
 void BM_pipeline(benchmark::State& state, method_kind m, bool huge) {
   const auto conns = static_cast<std::uint32_t>(state.range(0));
-  setup s(m, conns, "rr", huge);
+  setup& s = pipeline_fixture(m, conns, huge);
   std::size_t at = 0;
   std::uint64_t forwarded = 0;
   for (auto _ : state) {
@@ -72,27 +92,48 @@ struct naive_value {
   std::int64_t deadline;
 };
 
-void BM_naive(benchmark::State& state, method_kind m) {
-  const auto conns = static_cast<std::uint32_t>(state.range(0));
+five_tuple naive_key(const wire::packet_view& p) {
+  const auto& k = p.key();
+  std::uint32_t s, d;
+  std::memcpy(&s, k.src_addr.data(), 4);
+  std::memcpy(&d, k.dst_addr.data(), 4);
+  return five_tuple{s, d, k.src_port, k.dst_port, k.protocol};
+}
+
+// The naive pipeline's state: the map of every connection, and the frames replayed (the same
+// flows as the pipeline's pool).
+struct naive_fixture {
+  std::uint32_t conns = 0;
   std::unordered_map<five_tuple, naive_value, five_tuple_hash> map;
-  map.reserve(conns);
-  const auto key_of = [](const wire::packet_view& p) {
-    const auto& k = p.key();
-    std::uint32_t s, d;
-    std::memcpy(&s, k.src_addr.data(), 4);
-    std::memcpy(&d, k.dst_addr.data(), 4);
-    return five_tuple{s, d, k.src_port, k.dst_port, k.protocol};
-  };
-  for (std::uint32_t i = 0; i < conns; ++i) {
-    bytes f = frame_for(i, tf::ack);
-    auto p = wire::parse(std::span(f));
-    map[key_of(*p)] = {0xC612000Au + (i & 7), 8080, 1, 0};
-  }
   std::vector<bytes> frames;
-  std::mt19937 rng(1);
-  const std::size_t k = std::min<std::size_t>(pool, conns);
-  for (std::size_t j = 0; j < k; ++j)
-    frames.push_back(frame_for(conns <= pool ? static_cast<std::uint32_t>(j) : static_cast<std::uint32_t>(rng() % conns), tf::ack));
+
+  explicit naive_fixture(std::uint32_t n) : conns(n) {
+    map.reserve(conns);
+    for (std::uint32_t i = 0; i < conns; ++i) {
+      bytes f = frame_for(i, tf::ack);
+      auto p = wire::parse(std::span(f));
+      map[naive_key(*p)] = {0xC612000Au + (i & 7), 8080, 1, 0};
+    }
+    std::mt19937 rng(1);
+    const std::size_t k = std::min<std::size_t>(pool, conns);
+    for (std::size_t j = 0; j < k; ++j)
+      frames.push_back(frame_for(conns <= pool ? static_cast<std::uint32_t>(j) : static_cast<std::uint32_t>(rng() % conns), tf::ack));
+  }
+};
+
+naive_fixture& naive_fixture_for(std::uint32_t conns) {
+  if (!naive_kept || naive_kept->conns != conns) {
+    pipeline_kept.reset();
+    naive_kept.reset();
+    naive_kept = std::make_unique<naive_fixture>(conns);
+  }
+  return *naive_kept;
+}
+
+void BM_naive(benchmark::State& state, method_kind m) {
+  auto& fx = naive_fixture_for(static_cast<std::uint32_t>(state.range(0)));
+  auto& map = fx.map;
+  const auto& frames = fx.frames;
   std::vector<std::byte> rx(burst * slot);
   std::size_t at = 0;
   const std::int64_t now = sec;
@@ -106,7 +147,7 @@ void BM_naive(benchmark::State& state, method_kind m) {
       std::byte* f = rx.data() + j * slot + headroom;
       auto p = wire::parse(std::span(f, frame_len), {true, true});
       if (!p) continue;
-      auto it = map.find(key_of(*p));
+      auto it = map.find(naive_key(*p));
       if (it == map.end()) continue;
       it->second.deadline = now + 900 * sec;
       it->second.state = (p->tcp_flags() & tf::fin) ? 4 : 1;
