@@ -612,6 +612,11 @@ def write_report(args, cells, met, total, results, machine, run, plots):
           f"{met} of {total} goals met", "", "## Instructions per packet", ""]
     md += instructions_markdown()
     md += ["", "## Plots", ""]
+    # A plot not drawn this time must not leave an older PNG looking current.
+    for key in PLOT_TITLES:
+        stale = os.path.join(REPORT_DIR, f"{key}.png")
+        if os.path.exists(stale):
+            os.remove(stale)
     for key in plots:
         md += [f"### {PLOT_TITLES[key]}", ""]
         if plt is None:
