@@ -376,6 +376,9 @@ def instructions_main(args):
           f"'{result['flags']}', {result['valgrind']}")
     rows, worse, better = compare_instructions(result, baseline)
     print(markdown(rows))
+    if not args.no_run:
+        print(f"profiles, one per path: {os.path.relpath(os.path.join(RESULTS, 'callgrind'), ROOT)}"
+              "/callgrind.out.<n> (callgrind_annotate --inclusive=yes FILE shows where they go)")
     status = 0
     if baseline and baseline.get("compiler") != result["compiler"]:
         print(f"note: the baseline was counted with {baseline.get('compiler')}; counts differ "
