@@ -29,6 +29,7 @@
 
 #include "l4lb/conn/conn_table.hpp"
 #include "l4lb/conn/huge_page_resource.hpp"
+#include "support/conn_keys.hpp"
 
 namespace {
 
@@ -46,36 +47,7 @@ std::size_t allocated_bytes() {
   return m.uordblks + m.hblkhd;
 }
 
-// murmur3's 32-bit finaliser: a bijection, so distinct indexes give distinct client addresses.
-std::uint32_t fmix32(std::uint32_t h) {
-  h ^= h >> 16;
-  h *= 0x85ebca6bu;
-  h ^= h >> 13;
-  h *= 0xc2b2ae35u;
-  h ^= h >> 16;
-  return h;
-}
-
-template <class Addr>
-conn_key<Addr> key_of(std::uint32_t i) {
-  conn_key<Addr> k;
-  const std::uint32_t c = fmix32(i);
-  k.client_addr.bytes[0] = static_cast<std::uint8_t>(c >> 24);
-  k.client_addr.bytes[1] = static_cast<std::uint8_t>(c >> 16);
-  k.client_addr.bytes[2] = static_cast<std::uint8_t>(c >> 8);
-  k.client_addr.bytes[3] = static_cast<std::uint8_t>(c);
-  if constexpr (Addr::size == 16) {
-    k.client_addr.bytes[8] = 0xfd;
-    k.client_addr.bytes[15] = static_cast<std::uint8_t>(i);
-    k.virtual_addr.bytes[0] = 0xfd;
-  }
-  k.virtual_addr.bytes[Addr::size - 1] = static_cast<std::uint8_t>(1 + i % 16);
-  k.virtual_addr.bytes[Addr::size - 4] = 198;
-  k.client_port = static_cast<std::uint16_t>(1024 + (i & 0x7FFF));
-  k.virtual_port = (i & 1) ? 443 : 80;
-  k.protocol = l4lb::wire::ip_proto::tcp;
-  return k;
-}
+using l4lb::bench::key_of;
 
 template <class Addr>
 struct key_hash {
@@ -93,13 +65,7 @@ using baseline_map = std::unordered_map<conn_key<Addr>, map_value, key_hash<Addr
 huge_page_resource huge_pages;
 
 conn_table_config table_config(std::uint32_t n, bool nat, bool huge = false) {
-  conn_table_config c;
-  c.capacity = n;
-  c.nat_index = nat;
-  c.max_dests = 64;
-  c.seed = 0x5eed;
-  if (huge) c.memory = &huge_pages;
-  return c;
+  return l4lb::bench::table_config(n, nat, huge ? &huge_pages : nullptr);
 }
 
 // One family and size at a time (the 10M fixtures are large), built on first use.

@@ -1,0 +1,165 @@
+// The director and the frames bench/director_bench.cpp measures, shared with the callgrind driver
+// (bench/instructions/instructions.cpp) so that the instruction counts and the timings are of the
+// same pipeline, the same configuration and the same packets.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "l4lb/conn/huge_page_resource.hpp"
+#include "l4lb/director/control.hpp"
+#include "l4lb/director/director.hpp"
+#include "support/packet_builder.hpp"
+
+namespace l4lb::bench {
+
+using l4lb::test::bytes;
+namespace tf = l4lb::wire::tcp_flags;
+
+constexpr std::int64_t sec = 1'000'000'000;
+constexpr std::size_t burst = 32;
+constexpr std::int64_t burst_i = 32;
+constexpr std::size_t pool = 1u << 16;  // distinct frames cycled (4 MiB of 64-byte frames)
+constexpr std::size_t frame_len = 64;   // Ethernet + IPv4 + TCP, padded
+constexpr std::size_t headroom = 64;
+constexpr std::size_t slot = 256;
+
+inline const wire::mac_address director_mac = l4lb::test::mac("02:00:c6:12:00:01");
+inline const wire::mac_address router_mac = l4lb::test::mac("02:00:c6:12:00:fe");
+
+inline wire::ip_address ip(const char* s) { return *wire::ip_address::parse(s); }
+inline wire::endpoint ep(const char* s) { return *wire::endpoint::parse(s); }
+
+// Client i: 198.18.128.0/17 .. 198.19.x.x, ports 1024.. (distinct for i < 2^24).
+inline std::string client_ip(std::uint32_t i) {
+  const std::uint32_t a = 0xC612'8000u + (i >> 6);
+  return std::to_string(a >> 24) + "." + std::to_string((a >> 16) & 255) + "." +
+         std::to_string((a >> 8) & 255) + "." + std::to_string(a & 255);
+}
+inline std::uint16_t client_port(std::uint32_t i) {
+  return static_cast<std::uint16_t>(1024 + (i & 63) * 97);
+}
+
+inline bytes frame_for(std::uint32_t i, std::uint8_t flags) {
+  bytes f = l4lb::test::packet_builder{}
+                .eth(director_mac, router_mac)
+                .ipv4(client_ip(i), "198.18.0.100")
+                .tcp(client_port(i), 80, flags)
+                .build();
+  f.resize(frame_len);  // Ethernet minimum-size padding after the IP packet
+  return f;
+}
+
+enum class method_kind { dr, nat, tun };
+
+/// One director with one TCP service (8 real servers, scheduler `sched`) and `conns` flows
+/// established through it (SYN then ACK), plus a pool of ACK frames of those flows to replay.
+/// The IPv4 table holds `room_for` connections at load 0.8 (room_for 0: `conns`).
+struct director_setup {
+  director::director_control control;
+  std::unique_ptr<director::director> d;
+  std::vector<bytes> frames;  // pool of established-flow frames (ACKs)
+  std::vector<std::byte> rx;  // receive buffers: burst slots
+  std::vector<forward::frame_buffer> bufs;
+  std::vector<director::verdict> out;
+  std::int64_t now = sec;
+
+  director_setup(method_kind m, std::uint32_t conns, const char* sched, bool huge,
+                 std::uint32_t seed = 1, std::uint32_t room_for = 0) {
+    using namespace l4lb::director;
+    director_identity id;
+    id.mac = director_mac;
+    id.addresses = {ip("198.18.0.1")};
+    id.gateway_v4 = ip("198.18.0.254");
+    control.set_identity(id);
+    control.set_neighbour(ip("198.18.0.254"), router_mac);
+    const auto svc = service_key::tcp(ep("198.18.0.100:80"));
+    service_spec s;
+    s.key = svc;
+    s.scheduler = sched;
+    (void)control.apply(add_service{s});
+    for (int k = 0; k < 8; ++k) {
+      const std::string a = "198.18.0." + std::to_string(10 + k);
+      control.set_neighbour(ip(a.c_str()),
+                            l4lb::test::mac("02:00:c6:12:00:" + std::to_string(10 + k)));
+      real_server_spec r;
+      r.endpoint = {ip(a.c_str()), static_cast<std::uint16_t>(m == method_kind::nat ? 8080 : 80)};
+      r.method = m == method_kind::dr    ? forward_method::route
+                 : m == method_kind::nat ? forward_method::masq
+                                         : forward_method::tunnel;
+      (void)control.apply(add_dest{svc, r});
+    }
+    director_config cfg;
+    const std::uint32_t room = room_for != 0 ? room_for : conns;
+    cfg.conn_capacity_v4 = std::max<std::uint32_t>(room + room / 4, 1024);
+    cfg.conn_capacity_v6 = 64;
+    cfg.template_capacity = 0;
+    cfg.seed = seed;
+    static conn::huge_page_resource huge_pages;
+    if (huge) cfg.memory = &huge_pages;
+    d = std::make_unique<director::director>(control, cfg);
+    rx.resize(burst * slot);
+    bufs.resize(burst);
+    out.resize(burst);
+    // Establish the connections (SYN then ACK), through the director itself.
+    for (std::uint32_t i = 0; i < conns; i += burst) {
+      const std::uint32_t n = std::min<std::uint32_t>(burst, conns - i);
+      for (std::uint8_t fl : {std::uint8_t{tf::syn}, std::uint8_t{tf::ack}}) {
+        for (std::uint32_t j = 0; j < n; ++j) load(j, frame_for(i + j, fl));
+        d->process_burst(std::span(bufs).first(n), std::span(out).first(n), now);
+      }
+    }
+    std::mt19937 rng(seed);
+    const std::size_t k = std::min<std::size_t>(pool, conns);
+    frames.reserve(k);
+    for (std::size_t j = 0; j < k; ++j)
+      frames.push_back(frame_for(conns <= pool ? static_cast<std::uint32_t>(j)
+                                               : static_cast<std::uint32_t>(rng() % conns),
+                                 tf::ack));
+  }
+  void load(std::size_t j, const bytes& f) {
+    std::byte* p = rx.data() + j * slot;
+    std::memcpy(p + headroom, f.data(), f.size());
+    bufs[j] = *forward::frame_buffer::make(std::span(p, slot), headroom, f.size());
+  }
+  /// Copies the next burst of the pool into the receive buffers (what a NIC does), from `at`.
+  void load_burst(std::size_t& at) {
+    for (std::size_t j = 0; j < burst; ++j) {
+      load(j, frames[at]);
+      at = (at + 1) % frames.size();
+    }
+  }
+  /// Loads burst slot j with the SYN of new flow number `flow`: syns[flow % pool] (syn_pool())
+  /// with its source port changed per round of the pool, so flows do not repeat.
+  void load_new_flow(std::size_t j, const std::vector<bytes>& syns, std::uint32_t flow) {
+    load(j, syns[flow % syns.size()]);
+    std::byte* tcp = rx.data() + j * slot + headroom + 34;
+    const auto round = static_cast<std::uint16_t>(flow / syns.size());
+    tcp[0] ^= std::byte{static_cast<std::uint8_t>(round >> 8)};
+    tcp[1] ^= std::byte{static_cast<std::uint8_t>(round)};
+  }
+  [[nodiscard]] std::size_t forwarded() const {
+    return static_cast<std::size_t>(std::count_if(out.begin(), out.end(), [](const auto& v) {
+      return v.kind == director::verdict_kind::forward;
+    }));
+  }
+  [[nodiscard]] double bytes_per_conn(std::uint32_t conns) const {
+    return static_cast<double>(d->memory_bytes()) / conns;
+  }
+};
+
+/// The SYNs new-connection runs cycle through (flows 0 .. pool-1; load_new_flow varies them).
+inline std::vector<bytes> syn_pool() {
+  std::vector<bytes> syns;
+  syns.reserve(pool);
+  for (std::uint32_t j = 0; j < pool; ++j) syns.push_back(frame_for(j, tf::syn));
+  return syns;
+}
+
+}  // namespace l4lb::bench
