@@ -11,6 +11,7 @@
 //                                  configuration: items/s summed over threads
 // Counters: bytes_per_conn = the director's tables (both families, templates) / capacity.
 // *_hugepages: the connection tables on transparent huge pages (conn/huge_page_resource.hpp).
+// *_general_path: the same director with director_config::established_fast_lane off.
 // The director and its frames are built by support/director_setup.hpp, which the callgrind
 // driver (instructions/instructions.cpp) shares.
 #include <benchmark/benchmark.h>
@@ -53,9 +54,14 @@ setup& pipeline_fixture(method_kind m, std::uint32_t conns, bool huge) {
   return *pipeline_kept;
 }
 
-void BM_pipeline(benchmark::State& state, method_kind m, bool huge) {
+void BM_pipeline(benchmark::State& state, method_kind m, bool huge, bool fast_lane = true) {
   const auto conns = static_cast<std::uint32_t>(state.range(0));
   setup& s = pipeline_fixture(m, conns, huge);
+  s.d->set_established_fast_lane(fast_lane);
+  struct restore {
+    setup& s;
+    ~restore() { s.d->set_established_fast_lane(true); }
+  } restore_lane{s};
   std::size_t at = 0;
   std::uint64_t forwarded = 0;
   for (auto _ : state) {
@@ -272,6 +278,9 @@ BENCHMARK_CAPTURE(BM_pipeline, tun, method_kind::tun, false)->Apply(sizes);
 BENCHMARK_CAPTURE(BM_naive, tun, method_kind::tun)->Apply(sizes);
 BENCHMARK_CAPTURE(BM_pipeline, nat, method_kind::nat, false)->Apply(sizes);
 BENCHMARK_CAPTURE(BM_naive, nat, method_kind::nat)->Apply(sizes);
+// The same director with its established-flow fast lane off: what the lane saves.
+BENCHMARK_CAPTURE(BM_pipeline, dr_general_path, method_kind::dr, false, false)->Arg(1000)->Arg(1000000);
+BENCHMARK_CAPTURE(BM_pipeline, nat_general_path, method_kind::nat, false, false)->Arg(1000)->Arg(1000000);
 BENCHMARK_CAPTURE(BM_pipeline, dr_hugepages, method_kind::dr, true)->Arg(1000000)->Arg(4000000);
 BENCHMARK_CAPTURE(BM_pipeline, dr_4M, method_kind::dr, false)->Arg(4000000);
 BENCHMARK_CAPTURE(BM_new_conn, rr, "rr");

@@ -54,14 +54,14 @@ std::vector<real_server> servers(std::size_t n, const std::vector<std::uint32_t>
   return d;
 }
 
-// Flow i: client 10.0.0.0 + i (distinct addresses, so policies that hash only the client address
-// see 100 000 keys too), port varied, one virtual service.
+// Flow i: client 198.18.0.0 + i (distinct addresses inside 198.18.0.0/15, so policies that hash
+// only the client address see 100 000 keys too), port varied, one virtual service.
 const std::vector<wire::flow_key>& flows() {
   static const std::vector<wire::flow_key> f = [] {
     std::vector<wire::flow_key> v(flow_count);
     for (std::uint32_t i = 0; i < flow_count; ++i)
       v[i] = {wire::ip_proto::tcp,
-              {wire::ipv4_address::from_u32(0x0A00'0000u + i),
+              {wire::ipv4_address::from_u32(0xC612'0000u + i),
                static_cast<std::uint16_t>(1024 + i * 7919u % 60000)},
               {wire::ipv4_address::from_u32(0xC6120064u), 80}};
     return v;

@@ -32,7 +32,9 @@ set -euo pipefail
 mode=${1:-}
 shift || true
 family=both requests=10 workers=1 check=0 hold=0 measure=0 two_armed=0
-bin=$(cd "$(dirname "$0")/../.." && pwd)/build/debug/examples/raw_socket
+root=$(cd "$(dirname "$0")/../.." && pwd)
+bin=$root/build/debug/examples/raw_socket  # a debug build's, else scripts/test's (ASan)
+[ -x "$bin/l4lb-director" ] || bin=$root/build/asan/examples/raw_socket
 while [ $# -gt 0 ]; do
   case $1 in
     --family) family=$2; shift 2 ;;

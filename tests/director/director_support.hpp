@@ -43,6 +43,9 @@ struct frame {
   frame(const frame&) = delete;
 };
 
+/// The tutorial's virtual service, 198.18.0.100:80/TCP.
+inline const service_key vip80 = service_key::tcp(ep("198.18.0.100:80"));
+
 inline service_spec service(service_key key, std::string sched = "rr") {
   service_spec s;
   s.key = key;

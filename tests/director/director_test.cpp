@@ -9,7 +9,6 @@
 using namespace director_test;
 
 namespace {
-const service_key vip80 = service_key::tcp(ep("198.18.0.100:80"));
 
 std::uint32_t handle_of(const director_control& c, const service_key& k, std::string_view e) {
   const auto cfg = c.config();

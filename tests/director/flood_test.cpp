@@ -18,7 +18,6 @@ namespace {
 
 constexpr std::uint32_t capacity = 16384;
 constexpr std::uint32_t established = 10000;
-const service_key vip80 = service_key::tcp(ep("198.18.0.100:80"));
 
 /// One frame whose IPv4 source and L4 source port can be changed in place (Ethernet + IPv4
 /// without options); the IPv4 header checksum is refreshed, since the director verifies it.

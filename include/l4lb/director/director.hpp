@@ -16,6 +16,12 @@
 // - process_burst parses and hashes the whole burst, prefetches the connection groups with one
 //   bulk lookup, then decides packet by packet in order (a SYN that creates a connection is seen
 //   by the next packet of the same flow in the same burst: refs are re-checked by key).
+// - Established IPv4 TCP/UDP packets that no rule touches (no martian, fragment, options, reuse
+//   SYN, removed server, missing neighbour) take a fast lane: decided without decide()'s layers,
+//   DR and NAT rewritten by the forwarders' plain short cuts (plain_direct_route,
+//   plain_nat_translate) when the frame needs no VLAN, MTU or TTL handling. Everything else, and
+//   every packet with director_config::established_fast_lane off, takes the general path; the
+//   outcome is the same (tests/director/fast_lane_test.cpp compares them packet for packet).
 // - Expiry runs once per burst with a budget that grows with the connection rate and with the
 //   backlog the previous call left, so counts never go stale for long. IPVS's 2-second rate
 //   estimator steps from `now` too.
@@ -223,6 +229,8 @@ class director {
   [[nodiscard]] const verdict_counters& verdicts() const noexcept { return counters_; }
   /// Packets the established-flow fast lane decided (director_config::established_fast_lane).
   [[nodiscard]] std::uint64_t fast_lane_packets() const noexcept { return fast_lane_packets_; }
+  /// Turns the fast lane on or off between bursts (this director's thread only).
+  void set_established_fast_lane(bool on) noexcept { fast_lane_ = on; }
   /// Next hops that had no neighbour entry since the last clear (at most 16, oldest replaced):
   /// the application resolves them (ARP / ND, the kernel's table) and calls set_neighbour.
   [[nodiscard]] std::span<const wire::ip_address> missing_neighbours() const noexcept {
