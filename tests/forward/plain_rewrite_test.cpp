@@ -65,74 +65,81 @@ forward::l2_config l2(std::mt19937& rng) {
   return c;
 }
 
+// Over 4000 random frames: `plain(a, pa, cfg)` either declines with `a` untouched, or leaves `a`
+// exactly as `general(b, pb, cfg)` leaves `b` (a copy), with the same frame; it must take most.
+template <class Config, class MakeConfig, class Plain, class General>
+void against_general(std::uint32_t seed, MakeConfig make_config, Plain plain, General general) {
+  std::mt19937 rng(seed);
+  std::size_t taken = 0;
+  for (int n = 0; n < 4000; ++n) {
+    const bytes f = random_frame(rng);
+    const Config cfg = make_config(rng);
+    held a(f), b(f);
+    auto pa = wire::parse(a.buf.frame());
+    auto pb = wire::parse(b.buf.frame());
+    if (!pa) continue;
+    const auto short_cut = plain(a.buf, *pa, cfg);
+    if (short_cut.empty()) {
+      CHECK(a.storage == b.storage);
+      continue;
+    }
+    ++taken;
+    const auto full = general(b.buf, *pb, cfg);
+    REQUIRE(full);
+    CHECK(full->action == forward::forward_action::forward);
+    CHECK(full->frame.size() == short_cut.size());
+    CHECK(full->frame.data() - b.storage.data() == short_cut.data() - a.storage.data());
+    CHECK(a.storage == b.storage);
+  }
+  MESSAGE(taken << " of 4000 frames took the short cut");
+  CHECK(taken > 1000);
+}
+
+const wire::endpoint real_server{*wire::ip_address::parse("198.18.0.12"), 8080};
+
 }  // namespace
 
 TEST_SUITE("forward") {
   TEST_CASE("plain_direct_route: declines untouched, or writes what direct_route_general writes") {
-    std::mt19937 rng(11);
-    std::size_t taken = 0;
-    for (int n = 0; n < 4000; ++n) {
-      const bytes f = random_frame(rng);
-      forward::dr_config cfg;
-      cfg.l2 = l2(rng);
-      cfg.mtu = rng() % 3 == 0 ? 1000 : rng() % 10 == 0 ? 60 : 0;
-      cfg.decrement_ttl = rng() % 8 != 0;
-      held a(f), b(f);
-      auto pa = wire::parse(a.buf.frame());
-      auto pb = wire::parse(b.buf.frame());
-      if (!pa) continue;
-      const auto plain = forward::detail::plain_direct_route(a.buf, *pa, cfg);
-      if (plain.empty()) {
-        CHECK(a.storage == b.storage);
-        continue;
-      }
-      ++taken;
-      std::vector<std::byte> reply(2048);
-      const auto general = forward::detail::direct_route_general(b.buf, *pb, cfg, reply);
-      REQUIRE(general);
-      CHECK(general->action == forward::forward_action::forward);
-      CHECK(general->frame.size() == plain.size());
-      CHECK(general->frame.data() - b.storage.data() == plain.data() - a.storage.data());
-      CHECK(a.storage == b.storage);
-    }
-    MESSAGE(taken << " of 4000 frames took the short cut");
-    CHECK(taken > 1000);
+    against_general<forward::dr_config>(
+        11,
+        [](std::mt19937& rng) {
+          forward::dr_config cfg;
+          cfg.l2 = l2(rng);
+          cfg.mtu = rng() % 3 == 0 ? 1000 : rng() % 10 == 0 ? 60 : 0;
+          cfg.decrement_ttl = rng() % 8 != 0;
+          return cfg;
+        },
+        [](forward::frame_buffer& buf, const wire::packet_view& p, const forward::dr_config& cfg) {
+          return forward::detail::plain_direct_route(buf, p, cfg);
+        },
+        [](forward::frame_buffer& buf, const wire::packet_view& p, const forward::dr_config& cfg) {
+          std::vector<std::byte> reply(2048);
+          return forward::detail::direct_route_general(buf, p, cfg, reply);
+        });
   }
 
   TEST_CASE("plain_nat_translate: declines untouched, or writes what nat_finish writes") {
-    std::mt19937 rng(12);
-    std::size_t taken = 0;
-    for (int n = 0; n < 4000; ++n) {
-      const bytes f = random_frame(rng);
-      forward::nat_config cfg;
-      cfg.l2 = l2(rng);
-      cfg.mtu = rng() % 3 == 0 ? 1000 : rng() % 10 == 0 ? 60 : 0;
-      cfg.decrement_ttl = rng() % 8 != 0;
-      cfg.rewrite_l2 = rng() % 10 != 0;
-      held a(f), b(f);
-      auto pa = wire::parse(a.buf.frame());
-      auto pb = wire::parse(b.buf.frame());
-      if (!pa) continue;
-      const wire::endpoint real{*wire::ip_address::parse("198.18.0.12"), static_cast<std::uint16_t>(rng() % 2 ? 8080 : pa->key().dst_port)};
-      const auto plain = forward::detail::plain_nat_translate(a.buf, *pa, nullptr, &real, cfg);
-      if (plain.empty()) {
-        CHECK(a.storage == b.storage);
-        continue;
-      }
-      ++taken;
-      std::vector<std::byte> reply(2048);
-      const auto general = forward::detail::nat_finish(b.buf, *pb, cfg, reply, [&] {
-        forward::detail::endpoint_change c;
-        c.dst = &real;
-        forward::detail::rewrite_endpoints(*pb, c, forward::detail::nat_rewrite_options(cfg));
-      });
-      REQUIRE(general);
-      CHECK(general->action == forward::forward_action::forward);
-      CHECK(general->frame.size() == plain.size());
-      CHECK(general->frame.data() - b.storage.data() == plain.data() - a.storage.data());
-      CHECK(a.storage == b.storage);
-    }
-    MESSAGE(taken << " of 4000 frames took the short cut");
-    CHECK(taken > 1000);
+    against_general<forward::nat_config>(
+        12,
+        [](std::mt19937& rng) {
+          forward::nat_config cfg;
+          cfg.l2 = l2(rng);
+          cfg.mtu = rng() % 3 == 0 ? 1000 : rng() % 10 == 0 ? 60 : 0;
+          cfg.decrement_ttl = rng() % 8 != 0;
+          cfg.rewrite_l2 = rng() % 10 != 0;
+          return cfg;
+        },
+        [](forward::frame_buffer& buf, const wire::packet_view& p, const forward::nat_config& cfg) {
+          return forward::detail::plain_nat_translate(buf, p, nullptr, &real_server, cfg);
+        },
+        [](forward::frame_buffer& buf, const wire::packet_view& p, const forward::nat_config& cfg) {
+          std::vector<std::byte> reply(2048);
+          return forward::detail::nat_finish(buf, p, cfg, reply, [&] {
+            forward::detail::endpoint_change c;
+            c.dst = &real_server;
+            forward::detail::rewrite_endpoints(p, c, forward::detail::nat_rewrite_options(cfg));
+          });
+        });
   }
 }
