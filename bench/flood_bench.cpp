@@ -14,6 +14,7 @@
 
 #include "l4lb/director/control.hpp"
 #include "l4lb/director/director.hpp"
+#include "support/director_setup.hpp"
 #include "support/packet_builder.hpp"
 
 namespace {
@@ -55,12 +56,7 @@ struct fixture {
   std::int64_t now = sec;
 
   explicit fixture(flood kind) {
-    director_identity id;
-    id.mac = director_mac;
-    id.addresses = {ip("198.18.0.1")};
-    id.gateway_v4 = ip("198.18.0.254");
-    control.set_identity(id);
-    control.set_neighbour(ip("198.18.0.254"), router_mac);
+    l4lb::bench::set_bench_identity(control, director_mac, router_mac);
     for (const auto& [key, port] : {std::pair{service_key::tcp({ip("198.18.0.100"), 80}), 80},
                                     std::pair{service_key::udp({ip("198.18.0.100"), 53}), 53}}) {
       service_spec s;

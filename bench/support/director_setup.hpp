@@ -58,6 +58,17 @@ inline bytes frame_for(std::uint32_t i, std::uint8_t flags) {
 
 enum class method_kind { dr, nat, tun };
 
+/// The benches' director identity: 198.18.0.1 with MAC `own`, gateway 198.18.0.254 at `gateway`.
+inline void set_bench_identity(director::director_control& control, const wire::mac_address& own,
+                               const wire::mac_address& gateway) {
+  director::director_identity id;
+  id.mac = own;
+  id.addresses = {ip("198.18.0.1")};
+  id.gateway_v4 = ip("198.18.0.254");
+  control.set_identity(id);
+  control.set_neighbour(ip("198.18.0.254"), gateway);
+}
+
 /// One director with one TCP service (8 real servers, scheduler `sched`) and `conns` flows
 /// established through it (SYN then ACK), plus a pool of ACK frames of those flows to replay.
 /// The IPv4 table holds `room_for` connections at load 0.8 (room_for 0: `conns`).
@@ -73,12 +84,7 @@ struct director_setup {
   director_setup(method_kind m, std::uint32_t conns, const char* sched, bool huge,
                  std::uint32_t seed = 1, std::uint32_t room_for = 0) {
     using namespace l4lb::director;
-    director_identity id;
-    id.mac = director_mac;
-    id.addresses = {ip("198.18.0.1")};
-    id.gateway_v4 = ip("198.18.0.254");
-    control.set_identity(id);
-    control.set_neighbour(ip("198.18.0.254"), router_mac);
+    set_bench_identity(control, director_mac, router_mac);
     const auto svc = service_key::tcp(ep("198.18.0.100:80"));
     service_spec s;
     s.key = svc;
