@@ -539,12 +539,17 @@ class director {
     auto& t = table<Addr>();
     const std::uint32_t handle = t.dest(ref);
     const dest_runtime& d = snap_->dests[handle];
-    dest_state& ds = dests_[handle];
     state_update<Addr>(pkt, ref, flags, conn::direction::input, now);
-    const std::uint32_t bytes = static_cast<std::uint32_t>(pkt.l3_len());
-    ds.stats.add_in(bytes);
-    if (d.live) services_[d.service_id].stats.add_in(bytes);
+    count_in(d, handle, pkt);
     return toward_server<Addr>(buf, pkt, ref, d, handle);
+  }
+
+  /// A client-side packet of a tracked connection, counted as IPVS counts it (IP-level length)
+  /// on its server and, while the server is in a service, on the service.
+  void count_in(const dest_runtime& d, std::uint32_t handle, const wire::packet_view& pkt) noexcept {
+    const std::uint32_t bytes = static_cast<std::uint32_t>(pkt.l3_len());
+    dests_[handle].stats.add_in(bytes);
+    if (d.live) services_[d.service_id].stats.add_in(bytes);
   }
 
   /// The established-flow fast lane: an IPv4 TCP/UDP packet of a connection found in the burst
@@ -588,9 +593,7 @@ class director {
     }
     // From here on, what established() does.
     (void)v4_.on_packet(ref, flags, conn::direction::input, now);
-    const std::uint32_t bytes = static_cast<std::uint32_t>(pkt.l3_len());
-    dests_[handle].stats.add_in(bytes);
-    if (d.live) services_[d.service_id].stats.add_in(bytes);
+    count_in(d, handle, pkt);
     if (m == forward_method::tunnel) {
       out = from_forward(forward::tunnel_encapsulate(buf, pkt, d.spec.endpoint.address, d.tunnel, reply_slot_),
                          m, handle, d.tunnel.l2.dst, false);
@@ -890,9 +893,7 @@ class director {
       const std::uint32_t handle = t.dest(ref);
       const dest_runtime& d = snap_->dests[handle];
       if (!d.live) return drop(director_drop::dest_removed);
-      const std::uint32_t bytes = static_cast<std::uint32_t>(pkt.l3_len());
-      dests_[handle].stats.add_in(bytes);
-      services_[d.service_id].stats.add_in(bytes);
+      count_in(d, handle, pkt);
       return toward_server<Addr>(buf, pkt, ref, d, handle);
     }
     // From a FullNAT server: the quote is a packet local endpoint -> real server.
