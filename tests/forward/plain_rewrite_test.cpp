@@ -1,7 +1,9 @@
-// The DR and NAT short cuts for plain frames (plain_direct_route, plain_nat_translate) against
-// the general rewriters they stand in for (direct_route_general, nat_finish + rewrite_endpoints):
+// The DR, NAT and IPIP short cuts for plain frames (plain_direct_route, plain_nat_translate,
+// plain_ipip_v4) against the general rewriters they stand in for (direct_route_general,
+// nat_finish + rewrite_endpoints, tunnel_encapsulate_general):
 // on random TCP/UDP frames with every variation that makes a frame not plain (VLAN tags, IP
-// options, TTL 1, sizes over the MTU, a zero UDP checksum, fragments), a short cut either declines
+// options, TTL 1, sizes over the MTU, a zero UDP checksum, fragments; other tunnel types and
+// families), a short cut either declines
 // having written nothing, or writes the same bytes and returns the same frame.
 #include <doctest/doctest.h>
 
@@ -10,6 +12,7 @@
 
 #include "l4lb/forward/dr.hpp"
 #include "l4lb/forward/nat.hpp"
+#include "l4lb/forward/tunnel.hpp"
 #include "l4lb/wire/parse.hpp"
 #include "support/packet_builder.hpp"
 
@@ -140,6 +143,42 @@ TEST_SUITE("forward") {
             c.dst = &real_server;
             forward::detail::rewrite_endpoints(p, c, forward::detail::nat_rewrite_options(cfg));
           });
+        });
+  }
+
+  TEST_CASE("plain_ipip_v4: declines untouched, or writes what tunnel_encapsulate_general writes") {
+    // Two generators with one seed: each side takes the same outer IDs (inner packets without DF).
+    static forward::ip_id_generator ids_plain{7}, ids_general{7};
+    const auto real = *wire::ip_address::parse("198.18.0.12");
+    against_general<forward::tunnel_config>(
+        13,
+        [](std::mt19937& rng) {
+          forward::tunnel_config cfg;
+          cfg.l2 = l2(rng);
+          const auto pick = rng() % 12;
+          cfg.type = pick == 0 ? forward::tunnel_type::gue : pick == 1 ? forward::tunnel_type::gre
+                                                                       : forward::tunnel_type::ipip;
+          cfg.gue_port = 6080;
+          // IPIP has no checksum and ignores csum; remcsum is GUE's only (bad_config).
+          const auto sum = rng() % 10;
+          cfg.checksum = sum == 0 ? forward::tunnel_checksum::remcsum
+                         : sum == 1 ? forward::tunnel_checksum::csum
+                                    : forward::tunnel_checksum::none;
+          cfg.local = *wire::ip_address::parse(pick == 2 ? "fd00::1" : pick == 3 ? "0.0.0.0" : "198.18.0.1");
+          cfg.mtu = rng() % 3 == 0 ? 1000 : rng() % 10 == 0 ? 80 : 0;
+          cfg.decrement_ttl = rng() % 8 != 0;
+          cfg.rewrite_l2 = rng() % 10 != 0;
+          cfg.ip_ids = &ids_plain;
+          return cfg;
+        },
+        [&](forward::frame_buffer& buf, const wire::packet_view& p, const forward::tunnel_config& cfg) {
+          return forward::detail::plain_ipip_v4(buf, p, real, cfg);
+        },
+        [&](forward::frame_buffer& buf, const wire::packet_view& p, const forward::tunnel_config& cfg) {
+          std::vector<std::byte> reply(2048);
+          forward::tunnel_config general = cfg;
+          general.ip_ids = &ids_general;
+          return forward::detail::tunnel_encapsulate_general(buf, p, real, general, reply, std::nullopt);
         });
   }
 }

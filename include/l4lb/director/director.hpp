@@ -555,9 +555,10 @@ class director {
   /// The established-flow fast lane: an IPv4 TCP/UDP packet of a connection found in the burst
   /// lookup, whose outcome decide() would reach through established() with no rule firing (no
   /// martian, fragment, options, reuse, removed server or missing neighbour), decided without
-  /// the general path's layers; DR and NAT frames that need no VLAN, MTU or TTL handling are
-  /// rewritten by the forwarders' plain short cuts, TUN by tunnel_encapsulate. Returns false,
-  /// having changed nothing, for every other packet; decide() then takes it. The outcome is the
+  /// the general path's layers; DR, NAT and IPIP (4in4) frames that need no VLAN, MTU or TTL
+  /// handling are rewritten by the forwarders' plain short cuts, other tunnels by
+  /// tunnel_encapsulate. Returns false, having changed nothing, for every other packet;
+  /// decide() then takes it. The outcome is the
   /// same either way (tests/director/fast_lane_test.cpp). Cost: bench/director_bench.cpp's
   /// pipeline/<m> against pipeline/<m>_general_path (1.3-1.6x at 1K-1M connections).
   bool established_fast_v4(forward::frame_buffer& buf, const wire::packet_view& pkt, conn::conn_ref ref,
@@ -571,30 +572,35 @@ class director {
     const dest_runtime& d = snap_->dests[handle];
     if (!d.has_mac) return false;
     const forward_method m = d.spec.method;
-    if (m == forward_method::route || m == forward_method::masq) {
-      std::span<std::byte> frame;
-      if (m == forward_method::route) {
-        frame = forward::detail::plain_direct_route(buf, pkt, d.dr);
-      } else {
-        const wire::endpoint real{d.spec.endpoint.address, v4_.dest_port(ref)};
-        frame = forward::detail::plain_nat_translate(buf, pkt, nullptr, &real, d.nat);
-      }
-      if (frame.empty()) return false;
+    if (m == forward_method::tunnel && !d.has_tunnel_source) return false;
+    std::span<std::byte> frame;
+    if (m == forward_method::route) {
+      frame = forward::detail::plain_direct_route(buf, pkt, d.dr);
+    } else if (m == forward_method::masq) {
+      const wire::endpoint real{d.spec.endpoint.address, v4_.dest_port(ref)};
+      frame = forward::detail::plain_nat_translate(buf, pkt, nullptr, &real, d.nat);
+    } else if (m == forward_method::tunnel) {
+      frame = forward::detail::plain_ipip_v4(buf, pkt, d.spec.endpoint.address, d.tunnel);
+    } else {
+      return false;  // local, FullNAT: the general path
+    }
+    // DR and NAT frames the short cuts decline take the general path; a TUN frame is
+    // encapsulated below by tunnel_encapsulate (GUE, GRE, IPv6 outer, over the MTU).
+    if (frame.empty() && m != forward_method::tunnel) return false;
+    if (!frame.empty()) {
       out = verdict{};
       out.kind = verdict_kind::forward;
       out.frame = frame;
       out.method = m;
       out.dest = handle;
-      out.next_hop = m == forward_method::route ? d.dr.l2.dst : d.nat.l2.dst;
-    } else if (m != forward_method::masq && m != forward_method::tunnel) {
-      return false;  // local, FullNAT: the general path
-    } else if (m == forward_method::tunnel && !d.has_tunnel_source) {
-      return false;
+      out.next_hop = m == forward_method::route ? d.dr.l2.dst
+                     : m == forward_method::masq ? d.nat.l2.dst
+                                                 : d.tunnel.l2.dst;
     }
     // From here on, what established() does.
     (void)v4_.on_packet(ref, flags, conn::direction::input, now);
     count_in(d, handle, pkt);
-    if (m == forward_method::tunnel) {
+    if (frame.empty()) {
       out = from_forward(forward::tunnel_encapsulate(buf, pkt, d.spec.endpoint.address, d.tunnel, reply_slot_),
                          m, handle, d.tunnel.l2.dst, false);
     }

@@ -99,6 +99,58 @@ struct tunnel_config {
   return (inner & 3u) == 3u ? static_cast<std::uint8_t>((inner & 0xFCu) | 2u) : inner;
 }
 
+namespace detail {
+/// tunnel_encapsulate for the common case, in a few stores: IPIP, IPv4 inside IPv4, no VLAN tag
+/// in or out, the L2 header rewritten, within the MTU threshold, TTL above 1, room for the outer
+/// headers. Writes exactly what tunnel_encapsulate writes (an inner packet without DF takes the
+/// same outer ID from the generator) and returns the frame; returns an empty span, having written
+/// nothing and taken no ID, in every other case. Precondition: `pkt` was parsed from buf.frame()
+/// (the director's fast lane; tunnel_encapsulate checks it first).
+[[nodiscard]] inline std::span<std::byte> plain_ipip_v4(frame_buffer& buf, const wire::packet_view& pkt,
+                                                        const wire::ip_address& real_server,
+                                                        const tunnel_config& cfg) noexcept {
+  namespace d = wire::detail;
+  constexpr std::size_t eth = 14, outer = 20;
+  if (cfg.type != tunnel_type::ipip || cfg.checksum == tunnel_checksum::remcsum || !cfg.rewrite_l2 ||
+      cfg.l2.vlan.count != 0 || !cfg.local.is_v4() || !real_server.is_v4() || cfg.local.v4().is_unspecified())
+    return {};
+  if (!pkt.is_ipv4() || !pkt.has_ethernet() || pkt.vlan_count() != 0 || pkt.l3_offset() != eth) return {};
+  const std::size_t inner_len = pkt.l3_len();
+  // mtu_check's "fits" with the 20-byte overhead (and its mtu_too_small case declined).
+  if (cfg.mtu != 0 && (cfg.mtu < outer + 68 || inner_len > cfg.mtu - outer)) return {};
+  const std::size_t inner_start = buf.frame_offset() + eth;
+  if (inner_start < outer + eth || inner_len + outer > 0xFFFF) return {};
+  std::byte* const inner = buf.storage().data() + inner_start;
+  std::uint8_t ttl = d::load_u8(inner + 8);
+  if (cfg.decrement_ttl) {
+    if (ttl <= 1) return {};
+    decrement_ttl(pkt.l3(), wire::ip_family::v4);
+    --ttl;
+  }
+  const bool df = (d::load_be16(inner + 6) & 0x4000u) != 0;
+  std::byte* const out = inner - outer;
+  d::store_u8(out, 0x45);
+  d::store_u8(out + 1, encapsulated_ds(d::load_u8(inner + 1)));
+  d::store_be16(out + 2, static_cast<std::uint16_t>(inner_len + outer));
+  d::store_be16(out + 4, df ? std::uint16_t{0}
+                            : ip_ids_or_default(cfg.ip_ids).next(wire::ip_family::v4, cfg.local.raw().data(),
+                                                                 real_server.raw().data(), wire::ip_proto::ipip));
+  d::store_be16(out + 6, df ? std::uint16_t{0x4000} : std::uint16_t{0});
+  d::store_u8(out + 8, ttl);
+  d::store_u8(out + 9, wire::ip_proto::ipip);
+  d::store_be16(out + 10, 0);
+  std::memcpy(out + 12, cfg.local.raw().data(), 4);
+  std::memcpy(out + 16, real_server.raw().data(), 4);
+  d::store_be16(out + 10, wire::ipv4_header_checksum(std::span<const std::byte>(out, outer)));
+  std::byte* const l2 = out - eth;
+  std::memcpy(l2, cfg.l2.dst.bytes.data(), 6);
+  std::memcpy(l2 + 6, cfg.l2.src.bytes.data(), 6);
+  d::store_be16(l2 + 12, wire::ethertype::ipv4);
+  (void)buf.set_frame(inner_start - outer - eth, eth + outer + inner_len);
+  return buf.frame();
+}
+}  // namespace detail
+
 /// Encapsulates the IP packet of `pkt` (parsed from buf.frame()) for `real_server`: inner TTL - 1,
 /// outer headers written into the headroom, then the L2 header (rewrite_l2: cfg.l2; otherwise the
 /// received one, EtherType = outer family). The returned frame starts earlier in the buffer.
@@ -114,9 +166,16 @@ struct tunnel_config {
                                                        const wire::ip_address& real_server,
                                                        const tunnel_config& cfg,
                                                        std::span<std::byte> reply = {},
-                                                       std::optional<std::uint16_t> ip_id = std::nullopt) noexcept {
+                                                       std::optional<std::uint16_t> ip_id = std::nullopt) noexcept;
+
+namespace detail {
+/// tunnel_encapsulate's every case (plain_ipip_v4 is the common one's short cut). Precondition:
+/// `pkt` was parsed from buf.frame().
+[[nodiscard]] inline forward_result tunnel_encapsulate_general(frame_buffer& buf, const wire::packet_view& pkt,
+                                                               const wire::ip_address& real_server,
+                                                               const tunnel_config& cfg, std::span<std::byte> reply,
+                                                               std::optional<std::uint16_t> ip_id) noexcept {
   namespace d = wire::detail;
-  if (auto e = detail::check_view(buf, pkt); e != forward_error::none) return unexpected{e};
   const bool local_unset = cfg.local.is_v4() ? cfg.local.v4().is_unspecified() : cfg.local.v6().is_unspecified();
   if (local_unset) return unexpected{forward_error::bad_config};
   if (cfg.type == tunnel_type::gue && cfg.gue_port == 0) return unexpected{forward_error::bad_config};
@@ -227,6 +286,17 @@ struct tunnel_config {
     return forwarded{forward_action::fragment, frame, static_cast<std::uint32_t>(cfg.mtu),
                      static_cast<std::uint16_t>(l2.len)};
   return forwarded{forward_action::forward, frame, 0, static_cast<std::uint16_t>(l2.len)};
+}
+}  // namespace detail
+
+inline forward_result tunnel_encapsulate(frame_buffer& buf, const wire::packet_view& pkt,
+                                         const wire::ip_address& real_server, const tunnel_config& cfg,
+                                         std::span<std::byte> reply, std::optional<std::uint16_t> ip_id) noexcept {
+  if (auto e = detail::check_view(buf, pkt); e != forward_error::none) return unexpected{e};
+  if (!ip_id)
+    if (const auto f = detail::plain_ipip_v4(buf, pkt, real_server, cfg); !f.empty())
+      return forwarded{forward_action::forward, f, 0, 14};
+  return detail::tunnel_encapsulate_general(buf, pkt, real_server, cfg, reply, ip_id);
 }
 
 }  // namespace l4lb::forward
