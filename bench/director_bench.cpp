@@ -9,7 +9,12 @@
 //   new_conn/<sched>               SYN → schedule → insert → rewrite, in bursts of 32
 //   two_directors (threads:1 / 2)  one director per thread on its own flows, one published
 //                                  configuration: items/s summed over threads
-// Counters: bytes_per_conn = the director's tables (both families, templates) / capacity.
+//   memory/<tables>/N              a director whose IPv4 table holds exactly N connections,
+//                                  filled: its bytes per connection all-in, as the connection
+//                                  table's budget counts them (at the load the table runs at);
+//                                  dr_only = director_config::nat_reply_index off
+// Counters: bytes_per_conn = what grows with the tables (both families: slots, NAT reply index,
+// templates, wheel) / connections held; pipeline tables have room for 1.25x their connections.
 // *_hugepages: the connection tables on transparent huge pages (conn/huge_page_resource.hpp).
 // *_general_path: the same director with director_config::established_fast_lane off.
 // The director and its frames are built by support/director_setup.hpp, which the callgrind
@@ -263,6 +268,20 @@ void BM_two_directors(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * burst_i);
 }
 
+// Memory per IPv4 connection, all-in, as tests/conn and bench/conn_bench.cpp count it: the table
+// sized for exactly N connections and holding them (its running load, 7/8 of the slots), through
+// the director. Fixed parts (reassembly pool, buffers, per-server state) are reported apart.
+void BM_memory(benchmark::State& state, bool nat_reply_index) {
+  const auto n = static_cast<std::uint32_t>(state.range(0));
+  const setup s(method_kind::dr, n, "rr", false, 1, 0, n, nat_reply_index);
+  for (auto _ : state) benchmark::DoNotOptimize(s.d->memory_bytes());
+  if (s.d->table_v4().size() != n) state.SkipWithError("the table does not hold every connection");
+  const auto m = s.d->memory();
+  state.counters["bytes_per_conn"] = static_cast<double>(m.conn_v4.total()) / n;
+  state.counters["nat_index_bytes_per_conn"] = static_cast<double>(m.conn_v4.nat_index) / n;
+  state.counters["fixed_MiB"] = static_cast<double>(m.total() - m.connections()) / (1u << 20);
+}
+
 // The goals name 1K and 1M; the rest make the report's curve of ns/packet against connections.
 // 10M takes some seconds to fill and about 0.5 GB in either column.
 void sizes(benchmark::internal::Benchmark* b) {
@@ -286,4 +305,6 @@ BENCHMARK_CAPTURE(BM_pipeline, dr_4M, method_kind::dr, false)->Arg(4000000);
 BENCHMARK_CAPTURE(BM_new_conn, rr, "rr");
 BENCHMARK_CAPTURE(BM_new_conn, wlc, "wlc");
 BENCHMARK_CAPTURE(BM_new_conn, mh, "mh");
+BENCHMARK_CAPTURE(BM_memory, dr_only, false)->Arg(1000)->Arg(1000000)->Iterations(1);
+BENCHMARK_CAPTURE(BM_memory, nat_index, true)->Arg(1000)->Arg(1000000)->Iterations(1);
 BENCHMARK(BM_two_directors)->Arg(1000000)->Threads(1)->Threads(2)->UseRealTime();

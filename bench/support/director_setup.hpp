@@ -71,7 +71,8 @@ inline void set_bench_identity(director::director_control& control, const wire::
 
 /// One director with one TCP service (8 real servers, scheduler `sched`) and `conns` flows
 /// established through it (SYN then ACK), plus a pool of ACK frames of those flows to replay.
-/// The IPv4 table holds `room_for` connections at load 0.8 (room_for 0: `conns`).
+/// The IPv4 table holds `room_for` connections at load 0.8 (room_for 0: `conns`), or exactly
+/// `capacity` when that is given.
 struct director_setup {
   director::director_control control;
   std::unique_ptr<director::director> d;
@@ -82,7 +83,8 @@ struct director_setup {
   std::int64_t now = sec;
 
   director_setup(method_kind m, std::uint32_t conns, const char* sched, bool huge,
-                 std::uint32_t seed = 1, std::uint32_t room_for = 0) {
+                 std::uint32_t seed = 1, std::uint32_t room_for = 0, std::uint32_t capacity = 0,
+                 bool nat_reply_index = true) {
     using namespace l4lb::director;
     set_bench_identity(control, director_mac, router_mac);
     const auto svc = service_key::tcp(ep("198.18.0.100:80"));
@@ -103,7 +105,8 @@ struct director_setup {
     }
     director_config cfg;
     const std::uint32_t room = room_for != 0 ? room_for : conns;
-    cfg.conn_capacity_v4 = std::max<std::uint32_t>(room + room / 4, 1024);
+    cfg.conn_capacity_v4 = capacity != 0 ? capacity : std::max<std::uint32_t>(room + room / 4, 1024);
+    cfg.nat_reply_index = nat_reply_index;
     cfg.conn_capacity_v6 = 64;
     cfg.template_capacity = 0;
     cfg.seed = seed;
@@ -156,7 +159,7 @@ struct director_setup {
     }));
   }
   [[nodiscard]] double bytes_per_conn(std::uint32_t conns) const {
-    return static_cast<double>(d->memory_bytes()) / conns;
+    return static_cast<double>(d->memory().connections()) / conns;
   }
 };
 

@@ -610,6 +610,40 @@ TEST_CASE("FullNAT: local address and port toward the server, replies found by t
   CHECK(plain.send(tcp4("198.18.1.10", 40000, "198.18.0.100", 80, tf::syn), sec).reason() == "method_unsupported");
 }
 
+TEST_CASE("nat_reply_index off: DR and TUN work, masq servers are a named drop, the tables are smaller") {
+  director_config cfg = lab::small();
+  cfg.nat_reply_index = false;
+  lab l(cfg);
+  lab with;  // the default: the index is there
+  const director_memory m = l.d->memory();
+  const director_memory w = with.d->memory();
+  CHECK(m.conn_v4.nat_index == 0);
+  CHECK(m.conn_v6.nat_index == 0);
+  CHECK(w.conn_v4.nat_index > 0);
+  CHECK(w.connections() - m.connections() == w.conn_v4.nat_index + w.conn_v6.nat_index);
+  // memory_bytes() is every part: the tables, the reassembly pool, the buffers, per-server state.
+  CHECK(m.fragments == l.d->fragment_state().memory_bytes());
+  CHECK(m.buffers > 0);
+  CHECK(m.servers > 0);
+  CHECK(l.d->memory_bytes() == m.connections() + m.fragments + m.buffers + m.servers);
+  l.tutorial();
+  const verdict v = l.send(tcp4("198.18.1.10", 40000, "198.18.0.100", 80, tf::syn), sec);
+  REQUIRE(v.kind == verdict_kind::forward);
+  CHECK(l.send(tcp4("198.18.1.10", 40000, "198.18.0.100", 80, tf::ack), sec + 1).kind == verdict_kind::forward);
+  // A masq service on the same director: its new connections drop as method_unsupported and
+  // leave nothing behind (no connection, no count).
+  const auto vip81 = service_key::tcp(ep("198.18.0.100:81"));
+  l.must(add_service{service(vip81, "rr")});
+  l.must(add_dest{vip81, server("198.18.0.12:8080", forward_method::masq)});
+  const std::uint32_t before = l.d->table_v4().size();
+  CHECK(l.send(tcp4("198.18.1.10", 40001, "198.18.0.100", 81, tf::syn), sec + 2).reason() == "method_unsupported");
+  CHECK(l.d->table_v4().size() == before);
+  // The default director takes the same masq service.
+  with.must(add_service{service(vip81, "rr")});
+  with.must(add_dest{vip81, server("198.18.0.12:8080", forward_method::masq)});
+  CHECK(with.send(tcp4("198.18.1.10", 40001, "198.18.0.100", 81, tf::syn), sec + 2).kind == verdict_kind::forward);
+}
+
 TEST_CASE("FullNAT: ICMP errors follow the connection both ways, rewritten outside and in the quote") {
   director_config cfg = lab::small();
   cfg.full_nat = true;

@@ -89,12 +89,34 @@ struct director_config {
   std::uint16_t full_nat_port_share_count = 1;
   std::uint16_t full_nat_port_share_index = 0;
   std::uint64_t seed = 0;
+  /// NAT (masq) servers need the connection tables' reply-direction index: 6.1 bytes per IPv4
+  /// connection slot at full load (16 % of an IPv4 table's memory). A director that serves only
+  /// DR, TUN and local servers can do without it; masq servers' new connections are then dropped
+  /// as method_unsupported (as FullNAT's are without `full_nat`).
+  bool nat_reply_index = true;
   /// Established IPv4 TCP/UDP packets whose outcome no rule changes take a short lane (DR and
   /// NAT rewritten in a few stores). The outcome is the same either way; false sends every
   /// packet through the general path (to compare the two, or to measure what the lane saves).
   bool established_fast_lane = true;
   /// Where the connection tables' arrays come from (nullptr: new/delete).
   std::pmr::memory_resource* memory = nullptr;
+};
+
+/// A director's memory, by part, in bytes: what its constructor allocated (fixed from then on).
+struct director_memory {
+  conn::conn_table_v4::memory_use conn_v4;  ///< slots, NAT reply index, templates, wheel, counts
+  conn::conn_table_v6::memory_use conn_v6;
+  std::size_t full_nat = 0;   ///< FullNAT: a port per connection slot, a reply index per local port
+  std::size_t fragments = 0;  ///< the reassembly pool
+  std::size_t buffers = 0;    ///< reply arena, reassembly scratch, refragmented output
+  std::size_t servers = 0;    ///< per-service and per-real-server state (configuration_limits)
+  /// What grows with the connection capacities: the tables and FullNAT's per-slot ports.
+  [[nodiscard]] std::size_t connections() const noexcept {
+    return conn_v4.total() + conn_v6.total() + full_nat;
+  }
+  [[nodiscard]] std::size_t total() const noexcept {
+    return connections() + fragments + buffers + servers;
+  }
 };
 
 class director {
@@ -115,7 +137,8 @@ class director {
         frags_(cfg.fragments),
         scratch_(std::make_unique<std::byte[]>(scratch_bytes)),
         frag_out_(std::make_unique<std::byte[]>(frag_out_bytes)),
-        fast_lane_(cfg.established_fast_lane) {
+        fast_lane_(cfg.established_fast_lane),
+        nat_reply_index_(cfg.nat_reply_index) {
     v4_.set_observer({&director::on_count_v4, this});
     v6_.set_observer({&director::on_count_v6, this});
     if (cfg.full_nat) {
@@ -244,10 +267,23 @@ class director {
   [[nodiscard]] std::span<const sched::real_server> dests_of(std::uint32_t service_id) const noexcept {
     return services_[service_id].list;
   }
-  /// Bytes the constructor allocated for the tables.
-  [[nodiscard]] std::size_t memory_bytes() const noexcept {
-    return v4_.memory_bytes() + v6_.memory_bytes();
+  /// What the constructor allocated, by part (the configuration's own vectors, which grow with
+  /// the services and servers added, are not included).
+  [[nodiscard]] director_memory memory() const noexcept {
+    director_memory m;
+    m.conn_v4 = v4_.memory();
+    m.conn_v6 = v6_.memory();
+    if (fn_reply_)
+      m.full_nat = (v4_.slot_count() + v6_.slot_count() + std::size_t{fn_locals_max_} * 3 * 65536) *
+                   sizeof(std::uint32_t);
+    m.fragments = frags_.memory_bytes();
+    m.buffers = max_burst * reply_room + scratch_bytes + frag_out_bytes;
+    m.servers = std::size_t{limits_.max_services} * sizeof(service_state) +
+                std::size_t{limits_.max_dests} * sizeof(dest_state);
+    return m;
   }
+  /// memory().total(): every byte the constructor allocated.
+  [[nodiscard]] std::size_t memory_bytes() const noexcept { return memory().total(); }
   [[nodiscard]] const fragment_stats& fragments() const noexcept { return frags_.stats(); }
   /// The reassembly table itself (read-only: what it holds against its bounds).
   [[nodiscard]] const fragment_table& fragment_state() const noexcept { return frags_; }
@@ -305,6 +341,7 @@ class director {
     c.template_capacity = cfg.template_capacity;
     c.seed = cfg.seed ^ (Addr::size == 4 ? 0 : 0x5555'5555'5555'5555ull);
     c.memory = cfg.memory;
+    c.nat_index = cfg.nat_reply_index;
     return c;
   }
   template <class Addr>
@@ -487,6 +524,7 @@ class director {
     conn::new_conn nc;
     nc.dest = handle;
     nc.nat = d.spec.method == forward_method::masq;
+    if (nc.nat && !nat_reply_index_) return drop(director_drop::method_unsupported);
     nc.control = tref;
     nc.dest_port = dport;
     auto ins = t.insert(key, nc, now);
@@ -1374,6 +1412,7 @@ class director {
   std::unique_ptr<std::byte[]> scratch_;
   std::unique_ptr<std::byte[]> frag_out_;
   bool fast_lane_ = true;
+  bool nat_reply_index_ = true;
   std::uint64_t fast_lane_packets_ = 0;
   std::size_t out_used_ = 0;
   std::array<std::span<std::byte>, max_out_frames> out_frames_{};
