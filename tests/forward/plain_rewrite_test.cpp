@@ -7,6 +7,7 @@
 // having written nothing, or writes the same bytes and returns the same frame.
 #include <doctest/doctest.h>
 
+#include <array>
 #include <random>
 #include <vector>
 
@@ -103,6 +104,24 @@ const wire::endpoint real_server{*wire::ip_address::parse("198.18.0.12"), 8080};
 }  // namespace
 
 TEST_SUITE("forward") {
+  TEST_CASE("decrement_ttl: the IPv4 checksum as RFC 1624 gives it, for every checksum value") {
+    // The short form adds 0x0100 in ones' complement; the delta does not depend on the TTL or
+    // the protocol, so every checksum with one TTL|protocol word covers every case.
+    std::array<std::byte, 20> ip{};
+    for (std::uint32_t hc = 0; hc <= 0xFFFF; ++hc) {
+      wire::detail::store_u8(ip.data() + 8, 64);
+      wire::detail::store_u8(ip.data() + 9, wire::ip_proto::tcp);
+      wire::detail::store_be16(ip.data() + 10, static_cast<std::uint16_t>(hc));
+      forward::detail::decrement_ttl(ip, wire::ip_family::v4);
+      const std::uint16_t want = wire::checksum_update_u16(static_cast<std::uint16_t>(hc), 0x4006, 0x3F06);
+      if (wire::detail::load_be16(ip.data() + 10) != want) {
+        FAIL_CHECK("checksum " << hc << ": got " << wire::detail::load_be16(ip.data() + 10) << ", want " << want);
+        break;
+      }
+      REQUIRE(wire::detail::load_u8(ip.data() + 8) == 63);
+    }
+  }
+
   TEST_CASE("plain_direct_route: declines untouched, or writes what direct_route_general writes") {
     against_general<forward::dr_config>(
         11,

@@ -460,6 +460,11 @@ class basic_conn_table {
   /// server is available. The director's established-flow fast lane asks this first.
   [[nodiscard]] bool plain_hit(conn_ref r, const key_type& k, std::uint8_t tcp_flags) const noexcept {
     if (r == no_conn || !holds(r, k)) return false;
+    return plain_hit_found(r, tcp_flags);
+  }
+  /// plain_hit for a live `r` that find_burst returned with no insert or removal since
+  /// (structure_version() unchanged), so that `r` still holds the key it was found for.
+  [[nodiscard]] bool plain_hit_found(conn_ref r, std::uint8_t tcp_flags) const noexcept {
     const std::uint64_t bits = conns_.slot(r).bits;
     const std::uint8_t protocol = detail::protocol_of(bits);
     if ((tcp_flags & tcp_flag::syn) && (protocol == wire::ip_proto::tcp || protocol == wire::ip_proto::sctp))
@@ -555,6 +560,7 @@ class basic_conn_table {
     s.bits = bits;
     if (nc.control != no_template) templates_.control_deadline(nc.control, s.deadline);
     ++size_;
+    ++structure_version_;
     ++stats_.inserted;
     dests_.conn_bound(nc.dest, ref);
     if (nc.nat) {
@@ -574,7 +580,7 @@ class basic_conn_table {
   /// inactive; ESTABLISHED assures the template); every protocol's idle timer restarts with the
   /// new state's timeout. UDP assures its template on an output packet (udp_state_transition).
   /// An SCTP connection keeps its state here (its events come through the sctp_event form).
-  state_change on_packet(conn_ref ref, std::uint8_t tcp_flags, direction dir,
+  [[gnu::always_inline]] state_change on_packet(conn_ref ref, std::uint8_t tcp_flags, direction dir,
                          std::int64_t now) noexcept {
     slot_type& s = conns_.slot(ref);
     std::uint64_t bits = s.bits;
@@ -688,6 +694,8 @@ class basic_conn_table {
   // ---------------------------------------------------------------- inspection
 
   [[nodiscard]] std::uint32_t size() const noexcept { return size_; }
+  /// Changes on every insert and removal: a ref found while it stays the same still holds its key.
+  [[nodiscard]] std::uint64_t structure_version() const noexcept { return structure_version_; }
   [[nodiscard]] std::uint32_t capacity() const noexcept { return capacity_; }
   [[nodiscard]] std::uint32_t slot_count() const noexcept { return conns_.slot_count(); }
   [[nodiscard]] const conn_table_stats& stats() const noexcept { return stats_; }
@@ -975,6 +983,7 @@ class basic_conn_table {
     }
     conns_.release(ref, hash(key_of(s)));
     --size_;
+    ++structure_version_;
     switch (why) {
       case removal::expired: ++stats_.expired; break;
       case removal::evicted_embryonic: ++stats_.evicted_embryonic; break;
@@ -1045,6 +1054,7 @@ class basic_conn_table {
   dest_registry<Addr> dests_;
   timer_wheel wheel_;
   std::uint32_t capacity_ = 0;
+  std::uint64_t structure_version_ = 0;
   std::uint32_t size_ = 0;
   std::uint64_t seed_ = 0;
   reuse_policy reuse_{};

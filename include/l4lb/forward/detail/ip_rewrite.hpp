@@ -39,10 +39,12 @@ inline void decrement_ttl(std::span<std::byte> ip, wire::ip_family f) noexcept {
     d::store_u8(ip.data() + 7, static_cast<std::uint8_t>(d::load_u8(ip.data() + 7) - 1u));
     return;
   }
-  const std::uint16_t old_word = d::load_be16(ip.data() + 8);  // TTL | protocol
-  const auto new_word = static_cast<std::uint16_t>(old_word - 0x0100u);
-  d::store_be16(ip.data() + 10, wire::checksum_update_u16(d::load_be16(ip.data() + 10), old_word, new_word));
-  d::store_be16(ip.data() + 8, new_word);
+  // TTL - 1 takes 0x0100 from the TTL|protocol word, so the checksum gains 0x0100 in ones'
+  // complement (RFC 1624 eqn 3 reduces to it; the kernel's ip_decrease_ttl adds it the same way).
+  // tests/forward/plain_rewrite_test.cpp checks it against checksum_update_u16 for every checksum.
+  const std::uint32_t sum = std::uint32_t{d::load_be16(ip.data() + 10)} + 0x0100u;
+  d::store_be16(ip.data() + 10, static_cast<std::uint16_t>(sum + (sum >= 0xFFFFu ? 1u : 0u)));
+  d::store_u8(ip.data() + 8, static_cast<std::uint8_t>(d::load_u8(ip.data() + 8) - 1u));
 }
 
 /// Offsets of the addresses inside an IP header.
