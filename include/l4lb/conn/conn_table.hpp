@@ -592,7 +592,7 @@ class basic_conn_table {
       const direction d = row_for(bits, dir);
       to = static_cast<std::uint8_t>(
           next_tcp_state(static_cast<tcp_state>(from), d, tcp_flags, secure_tcp_));
-      bits = change_state(row_taken(bits, dir), to);
+      bits = to == from ? row_taken(bits, dir) : change_state(row_taken(bits, dir), to);
       timeout = tcp_ticks_[to];
     } else if (protocol == wire::ip_proto::sctp) {
       bits = row_taken(bits, dir);

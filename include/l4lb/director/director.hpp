@@ -608,7 +608,8 @@ class director {
     if (pkt.is_fragment() || pkt.has_ipv4_options() || martian_source(pkt.key())) return false;
     const std::uint8_t proto = pkt.protocol();
     if (proto != wire::ip_proto::tcp && proto != wire::ip_proto::udp) return false;
-    const std::uint8_t flags = conn::input_flags(pkt);
+    // conn::input_flags for a TCP/UDP packet with its L4 header.
+    const std::uint8_t flags = proto == wire::ip_proto::tcp && pkt.has_l4_header() ? pkt.tcp_flags() : 0;
     if (!(v4_.structure_version() == found_version ? v4_.plain_hit_found(ref, flags)
                                                     : v4_.plain_hit(ref, key, flags)))
       return false;

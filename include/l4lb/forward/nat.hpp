@@ -108,7 +108,7 @@ template <class Rewrite>
 /// empty span, having written nothing, for any other frame. Precondition: pkt was parsed from
 /// buf.frame() and belongs to the flow being translated (the director's fast lane; nat_translate
 /// checks both first). Endpoints: of IPv4, nullptr for a side left unchanged.
-[[nodiscard]] inline std::span<std::byte> plain_nat_translate(frame_buffer& buf, const wire::packet_view& pkt,
+[[nodiscard, gnu::always_inline]] inline std::span<std::byte> plain_nat_translate(frame_buffer& buf, const wire::packet_view& pkt,
                                                               const wire::endpoint* to_src,
                                                               const wire::endpoint* to_dst,
                                                               const nat_config& cfg) noexcept {

@@ -34,7 +34,7 @@ namespace d = wire::detail;
 
 /// Decrements the TTL (IPv4, header checksum updated by RFC 1624) or hop limit (IPv6).
 /// Precondition: TTL > 0 (callers refuse TTL <= 1 first, as ip_vs_xmit.c decrement_ttl does).
-inline void decrement_ttl(std::span<std::byte> ip, wire::ip_family f) noexcept {
+[[gnu::always_inline]] inline void decrement_ttl(std::span<std::byte> ip, wire::ip_family f) noexcept {
   if (f == wire::ip_family::v6) {
     d::store_u8(ip.data() + 7, static_cast<std::uint8_t>(d::load_u8(ip.data() + 7) - 1u));
     return;
@@ -62,8 +62,12 @@ inline void decrement_ttl(std::span<std::byte> ip, wire::ip_family f) noexcept {
 inline void replace_address(std::span<std::byte> ip, std::size_t off, const wire::ip_address& a,
                             wire::checksum_delta& delta) noexcept {
   const std::size_t n = a.byte_size();
-  auto new_bytes = std::as_bytes(std::span{a.raw()}).first(n);
-  delta.replace(std::span<const std::byte>(ip.subspan(off, n)), new_bytes);
+  if (n == 4) {  // two words: the span form's byte loop showed in NAT's profile
+    delta.replace_u32(d::load_be32(ip.data() + off), a.v4().to_u32());
+  } else {
+    auto new_bytes = std::as_bytes(std::span{a.raw()}).first(n);
+    delta.replace(std::span<const std::byte>(ip.subspan(off, n)), new_bytes);
+  }
   std::memcpy(ip.data() + off, a.raw().data(), n);
 }
 
