@@ -196,6 +196,32 @@ TEST_CASE("rr's cursor survives a server being added, as the kernel's does") {
   CHECK(eth_dst(l.send(tcp4("198.18.1.10", 4, "198.18.0.100", 80, tf::syn), sec).frame) == mac_of(ip("198.18.0.13")));
 }
 
+TEST_CASE("one burst: a flow's second SYN and its ACK find the connection its first SYN made") {
+  // The burst is looked up before any of it is decided; the first SYN's insert must be seen by
+  // the frames after it (the director skips a second lookup only for keys the burst did not insert).
+  lab l;
+  l.tutorial();
+  std::vector<std::unique_ptr<frame>> held;
+  std::vector<forward::frame_buffer> bufs;
+  const auto add = [&](std::uint16_t sport, std::uint8_t flags) {
+    held.push_back(std::make_unique<frame>(tcp4("198.18.1.10", sport, "198.18.0.100", 80, flags)));
+    bufs.push_back(held.back()->buf);
+  };
+  for (std::uint16_t p = 41000; p < 41020; ++p) add(p, tf::syn);  // other new flows around it
+  add(40000, tf::syn);
+  for (std::uint16_t p = 41020; p < 41040; ++p) add(p, tf::syn);
+  add(40000, tf::syn);  // a retransmission: the same connection
+  add(40000, tf::ack);
+  std::vector<verdict> out(bufs.size());
+  l.d->process_burst(bufs, out, sec);
+  for (const verdict& v : out) REQUIRE(v.kind == verdict_kind::forward);
+  const std::size_t first = 20, again = 41, ack = 42;
+  CHECK(out[again].dest == out[first].dest);
+  CHECK(out[ack].dest == out[first].dest);
+  CHECK(l.d->table_v4().size() == 41);
+  CHECK(l.d->table_v4().stats().refused_exists == 0);
+}
+
 TEST_CASE("scheduling entry: TCP without SYN is passed unless sloppy_tcp; RST never schedules") {
   lab l;
   l.tutorial();

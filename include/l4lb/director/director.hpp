@@ -215,6 +215,7 @@ class director {
     }
     std::array<conn::conn_ref, max_burst> pre;
     std::array<const conn::conn_key_v4*, max_burst> hint;
+    std::array<std::uint64_t, max_burst> hint_hash;
     pre.fill(conn::no_conn);
     hint.fill(nullptr);
     if (n4 != 0) {
@@ -223,10 +224,12 @@ class director {
       for (std::size_t j = 0; j < n4; ++j) {
         pre[at4[j]] = refs4[j];
         hint[at4[j]] = &keys4[j];
+        hint_hash[at4[j]] = hashes4[j];
       }
     }
     // Refs found while this stays the same still hold their keys (the lane skips the re-check).
     const std::uint64_t found_version = v4_.structure_version();
+    burst_inserts_v4_ = {};
     // Stage 2: decide in order.
     for (std::size_t i = 0; i < n; ++i) {
       if (!(parsed >> i & 1)) {
@@ -241,7 +244,7 @@ class director {
         continue;
       }
       const std::uint32_t mark = marks.size() > i ? marks[i] : 0;
-      out[i] = decide(frames[i], pkts[i].v, pre[i], hint[i], mark, now);
+      out[i] = decide(frames[i], pkts[i].v, pre[i], hint[i], hint[i] ? hint_hash[i] : 0, mark, now);
       counters_.count(out[i]);
     }
   }
@@ -409,8 +412,10 @@ class director {
     return loop;                                             // ::1
   }
 
+  /// `hint`, `hint_hash`: the packet's IPv4 key and hash from the burst lookup (null: none).
   verdict decide(forward::frame_buffer& buf, const wire::packet_view& pkt, conn::conn_ref pre,
-                 const conn::conn_key_v4* hint, std::uint32_t mark, std::int64_t now) noexcept {
+                 const conn::conn_key_v4* hint, std::uint64_t hint_hash, std::uint32_t mark,
+                 std::int64_t now) noexcept {
     const wire::flow_key& k = pkt.key();
     if (martian_source(k)) return drop(director_drop::martian_source);
     if (pkt.is_fragment()) {
@@ -423,14 +428,14 @@ class director {
         pkt.has_l4_header() && pkt.udp().checksum() == 0)
       return drop(director_drop::ipv6_udp_zero_checksum);
     if (k.family == wire::ip_family::v4)
-      return decide_family<wire::ipv4_address>(buf, pkt, pre, mark, now, hint);
+      return decide_family<wire::ipv4_address>(buf, pkt, pre, mark, now, hint, hint_hash);
     return decide_family<wire::ipv6_address>(buf, pkt, conn::no_conn, mark, now);
   }
 
   template <class Addr>
   verdict decide_family(forward::frame_buffer& buf, const wire::packet_view& pkt,
                         conn::conn_ref pre, std::uint32_t mark, std::int64_t now,
-                        const conn::conn_key<Addr>* hint = nullptr) noexcept {
+                        const conn::conn_key<Addr>* hint = nullptr, std::uint64_t hint_hash = 0) noexcept {
     auto& t = table<Addr>();
     const wire::flow_key& k = pkt.key();
     if (pkt.is_icmp_error()) return icmp_error<Addr>(buf, pkt, now);
@@ -439,9 +444,11 @@ class director {
       return pass(pass_reason::no_service);
     }
     const auto key = hint ? *hint : conn::conn_key<Addr>::from_flow(k);
+    const std::uint64_t h = hint ? hint_hash : t.hash(key);
     const std::uint8_t flags = conn::input_flags(pkt);
     conn::conn_ref ref = pre;
-    if (ref == conn::no_conn) ref = t.find(key, now);
+    // A key the burst lookup missed is still absent unless this burst inserted it since.
+    if (ref == conn::no_conn && (hint == nullptr || maybe_inserted_this_burst(h))) ref = t.find(key, h, now);
     const conn::input_lookup lk = t.apply_input_rules(ref, key, flags, now);
     if (lk.action == conn::input_action::hit) return established<Addr>(buf, pkt, lk.ref, flags, now);
     if (lk.action == conn::input_action::drop) return drop(director_drop::dest_removed);
@@ -454,7 +461,18 @@ class director {
         snap_->is_vip(k.src_addr, k.family))
       return drop(director_drop::land);
     if (!may_schedule(pkt, flags)) return pass(pass_reason::not_schedulable);
-    return schedule<Addr>(buf, pkt, key, *svc, flags, now);
+    return schedule<Addr>(buf, pkt, key, h, *svc, flags, now);
+  }
+
+  // Which hashes this burst inserted into the IPv4 table (a 256-bit Bloom filter, cleared per
+  // burst): a burst-lookup miss whose bit is clear needs no second lookup.
+  [[nodiscard]] bool maybe_inserted_this_burst(std::uint64_t h) const noexcept {
+    const auto b = static_cast<unsigned>(h >> 24) & 255u;
+    return (burst_inserts_v4_[b >> 6] >> (b & 63u)) & 1u;
+  }
+  void note_inserted_this_burst(std::uint64_t h) noexcept {
+    const auto b = static_cast<unsigned>(h >> 24) & 255u;
+    burst_inserts_v4_[b >> 6] |= std::uint64_t{1} << (b & 63u);
   }
 
   /// tcp_conn_schedule / udp_conn_schedule / sctp_conn_schedule: which first packets may create
@@ -475,8 +493,8 @@ class director {
 
   template <class Addr>
   verdict schedule(forward::frame_buffer& buf, const wire::packet_view& pkt,
-                   const conn::conn_key<Addr>& key, const service_runtime& svc, std::uint8_t flags,
-                   std::int64_t now) noexcept {
+                   const conn::conn_key<Addr>& key, std::uint64_t h, const service_runtime& svc,
+                   std::uint8_t flags, std::int64_t now) noexcept {
     auto& t = table<Addr>();
     service_state& ss = services_[svc.id];
     if (!ss.sched) return drop(director_drop::no_destination);
@@ -530,8 +548,9 @@ class director {
     if (nc.nat && !nat_reply_index_) return drop(director_drop::method_unsupported);
     nc.control = tref;
     nc.dest_port = dport;
-    auto ins = t.insert(key, nc, now);
+    auto ins = t.insert(key, h, nc, now);
     if (!ins) return drop(director_drop::table_full);
+    if constexpr (Addr::size == 4) note_inserted_this_burst(h);
     ss.stats.add_conn();
     ds.stats.add_conn();
     state_update<Addr>(pkt, *ins, flags, conn::direction::input, now);
@@ -1420,6 +1439,7 @@ class director {
   std::unique_ptr<std::byte[]> frag_out_;
   bool fast_lane_ = true;
   bool nat_reply_index_ = true;
+  std::array<std::uint64_t, 4> burst_inserts_v4_{};  // maybe_inserted_this_burst
   std::uint64_t fast_lane_packets_ = 0;
   std::size_t out_used_ = 0;
   std::array<std::span<std::byte>, max_out_frames> out_frames_{};
