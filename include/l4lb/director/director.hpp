@@ -651,16 +651,11 @@ class director {
     // DR and NAT frames the short cuts decline take the general path; a TUN frame is
     // encapsulated below by tunnel_encapsulate (GUE, GRE, IPv6 outer, over the MTU).
     if (frame.empty() && m != forward_method::tunnel) return false;
-    if (!frame.empty()) {
-      out = verdict{};
-      out.kind = verdict_kind::forward;
-      out.frame = frame;
-      out.method = m;
-      out.dest = handle;
-      out.next_hop = m == forward_method::route ? d.dr.l2.dst
-                     : m == forward_method::masq ? d.nat.l2.dst
-                                                 : d.tunnel.l2.dst;
-    }
+    if (!frame.empty())
+      out = forwarded_plain(frame, m, handle,
+                            m == forward_method::route  ? d.dr.l2.dst
+                            : m == forward_method::masq ? d.nat.l2.dst
+                                                        : d.tunnel.l2.dst);
     // From here on, what established() does.
     (void)v4_.on_packet(ref, flags, conn::direction::input, now);
     count_in(d, handle, pkt);
@@ -691,6 +686,18 @@ class director {
   /// The next hop's MAC, or nullptr.
   [[nodiscard]] const wire::mac_address* neighbour(const wire::ip_address& ip) const noexcept {
     return snap_->neighbours ? snap_->neighbours->find(ip) : nullptr;
+  }
+
+  /// The verdict for a frame a plain short cut forwarded (what from_forward gives a forward).
+  static verdict forwarded_plain(std::span<std::byte> frame, forward_method m, std::uint32_t handle,
+                                 const wire::mac_address& next_hop) noexcept {
+    verdict v;
+    v.kind = verdict_kind::forward;
+    v.frame = frame;
+    v.method = m;
+    v.dest = handle;
+    v.next_hop = next_hop;
+    return v;
   }
 
   verdict from_forward(const forward::forward_result& r, forward_method m, std::uint32_t handle,
@@ -736,12 +743,17 @@ class director {
     }
     switch (m) {
       case forward_method::route:
+        // A new connection's first packet, mostly: the plain short cut first, as the lane does.
+        if (const auto f = forward::detail::plain_direct_route(buf, pkt, d.dr); !f.empty())
+          return forwarded_plain(f, m, handle, d.dr.l2.dst);
         return from_forward(forward::direct_route(buf, pkt, d.dr, reply_slot_), m, handle,
                             d.dr.l2.dst, false);
       case forward_method::masq: {
         forward::nat_connection c;
         client_and_vip(pkt, c.client, c.vip);
         c.real = {d.spec.endpoint.address, real_port};
+        if (const auto f = forward::detail::plain_nat_translate(buf, pkt, nullptr, &c.real, d.nat); !f.empty())
+          return forwarded_plain(f, m, handle, d.nat.l2.dst);
         return from_forward(forward::nat_inbound(buf, pkt, c, d.nat, reply_slot_), m, handle,
                             d.nat.l2.dst, false);
       }
