@@ -580,8 +580,9 @@ class basic_conn_table {
   /// inactive; ESTABLISHED assures the template); every protocol's idle timer restarts with the
   /// new state's timeout. UDP assures its template on an output packet (udp_state_transition).
   /// An SCTP connection keeps its state here (its events come through the sctp_event form).
+  /// Always inlined: every established packet takes it, and the call showed in the profile.
   [[gnu::always_inline]] state_change on_packet(conn_ref ref, std::uint8_t tcp_flags, direction dir,
-                         std::int64_t now) noexcept {
+                                                std::int64_t now) noexcept {
     slot_type& s = conns_.slot(ref);
     std::uint64_t bits = s.bits;
     const std::uint8_t protocol = detail::protocol_of(bits);

@@ -32,8 +32,8 @@ namespace detail {
 /// out, within the MTU, TTL above 1. Writes the frame exactly as direct_route would and returns
 /// it; returns an empty span, having written nothing, for any other frame. Precondition: `pkt`
 /// was parsed from buf.frame() (the director's fast lane; direct_route checks it first).
-[[nodiscard, gnu::always_inline]] inline std::span<std::byte> plain_direct_route(frame_buffer& buf, const wire::packet_view& pkt,
-                                                             const dr_config& cfg) noexcept {
+[[nodiscard, gnu::always_inline]] inline std::span<std::byte> plain_direct_route(
+    frame_buffer& buf, const wire::packet_view& pkt, const dr_config& cfg) noexcept {
   if (!pkt.is_ipv4() || !pkt.has_ethernet() || pkt.vlan_count() != 0 || cfg.l2.vlan.count != 0 ||
       pkt.has_ipv4_options() || pkt.l3_offset() != 14)
     return {};

@@ -108,10 +108,9 @@ template <class Rewrite>
 /// empty span, having written nothing, for any other frame. Precondition: pkt was parsed from
 /// buf.frame() and belongs to the flow being translated (the director's fast lane; nat_translate
 /// checks both first). Endpoints: of IPv4, nullptr for a side left unchanged.
-[[nodiscard, gnu::always_inline]] inline std::span<std::byte> plain_nat_translate(frame_buffer& buf, const wire::packet_view& pkt,
-                                                              const wire::endpoint* to_src,
-                                                              const wire::endpoint* to_dst,
-                                                              const nat_config& cfg) noexcept {
+[[nodiscard, gnu::always_inline]] inline std::span<std::byte> plain_nat_translate(
+    frame_buffer& buf, const wire::packet_view& pkt, const wire::endpoint* to_src,
+    const wire::endpoint* to_dst, const nat_config& cfg) noexcept {
   if (!pkt.is_ipv4() || !pkt.has_ethernet() || pkt.vlan_count() != 0 || pkt.l3_offset() != 14 ||
       !cfg.rewrite_l2 || cfg.l2.vlan.count != 0 || pkt.is_fragment() || pkt.is_icmp_error() ||
       !pkt.has_l4_header())
