@@ -657,7 +657,7 @@ TEST_CASE("nat_reply_index off: DR and TUN work, masq servers are a named drop, 
   REQUIRE(v.kind == verdict_kind::forward);
   CHECK(l.send(tcp4("198.18.1.10", 40000, "198.18.0.100", 80, tf::ack), sec + 1).kind == verdict_kind::forward);
   // A masq service on the same director: its new connections drop as method_unsupported and
-  // leave nothing behind (no connection, no count).
+  // leave no connection behind.
   const auto vip81 = service_key::tcp(ep("198.18.0.100:81"));
   l.must(add_service{service(vip81, "rr")});
   l.must(add_dest{vip81, server("198.18.0.12:8080", forward_method::masq)});

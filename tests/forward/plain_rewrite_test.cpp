@@ -3,8 +3,8 @@
 // nat_finish + rewrite_endpoints, tunnel_encapsulate_general):
 // on random TCP/UDP frames with every variation that makes a frame not plain (VLAN tags, IP
 // options, TTL 1, sizes over the MTU, a zero UDP checksum, fragments; other tunnel types and
-// families), a short cut either declines
-// having written nothing, or writes the same bytes and returns the same frame.
+// families), a short cut either declines having written nothing, or writes the same bytes and
+// returns the same frame.
 #include <doctest/doctest.h>
 
 #include <array>
