@@ -698,6 +698,8 @@ class basic_conn_table {
   /// Changes on every insert and removal: a ref found while it stays the same still holds its key.
   [[nodiscard]] std::uint64_t structure_version() const noexcept { return structure_version_; }
   [[nodiscard]] std::uint32_t capacity() const noexcept { return capacity_; }
+  /// Whether NAT connections can be inserted (conn_table_config::nat_index).
+  [[nodiscard]] bool has_nat_index() const noexcept { return !replies_.empty_storage(); }
   [[nodiscard]] std::uint32_t slot_count() const noexcept { return conns_.slot_count(); }
   [[nodiscard]] const conn_table_stats& stats() const noexcept { return stats_; }
 

@@ -141,8 +141,7 @@ class director {
         frags_(cfg.fragments),
         scratch_(std::make_unique<std::byte[]>(scratch_bytes)),
         frag_out_(std::make_unique<std::byte[]>(frag_out_bytes)),
-        fast_lane_(cfg.established_fast_lane),
-        nat_reply_index_(cfg.nat_reply_index) {
+        fast_lane_(cfg.established_fast_lane) {
     v4_.set_observer({&director::on_count_v4, this});
     v6_.set_observer({&director::on_count_v6, this});
     if (cfg.full_nat) {
@@ -549,7 +548,7 @@ class director {
     conn::new_conn nc;
     nc.dest = handle;
     nc.nat = d.spec.method == forward_method::masq;
-    if (nc.nat && !nat_reply_index_) return drop(director_drop::method_unsupported);
+    if (nc.nat && !t.has_nat_index()) return drop(director_drop::method_unsupported);
     nc.control = tref;
     nc.dest_port = dport;
     auto ins = t.insert(key, h, nc, now);
@@ -1456,7 +1455,6 @@ class director {
   std::unique_ptr<std::byte[]> scratch_;
   std::unique_ptr<std::byte[]> frag_out_;
   bool fast_lane_ = true;
-  bool nat_reply_index_ = true;
   std::array<std::uint64_t, 4> burst_inserts_v4_{};  // maybe_inserted_this_burst
   std::uint64_t fast_lane_packets_ = 0;
   std::size_t out_used_ = 0;
