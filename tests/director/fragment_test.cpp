@@ -1,8 +1,9 @@
-// IPv4 fragments through the director: held until the datagram is complete, then sent as the
-// kernel sends them (ipvs-notes 0B): DR keeps every fragment's boundaries, in offset order; NAT
-// rewrites the destination in all of them and the port and whole-datagram L4 checksum in the
-// first (refragmenting when the first did not hold the L4 header); TUN encapsulates the whole
-// datagram and fragments the outer packet. Duplicates, overlaps, timeouts and a full pool.
+// IPv4 and IPv6 fragments through the director: held until the datagram is complete, then sent
+// as the kernel sends them (ipvs-notes 0B): DR keeps every fragment's boundaries, in offset
+// order; NAT rewrites the destination in all of them and the port and whole-datagram L4 checksum
+// in the first (refragmenting when the first did not hold the L4 header); TUN encapsulates the
+// whole datagram and fragments the outer packet; IPv6 fragments leave with a new identification.
+// Duplicates, overlaps, timeouts (30 s IPv4, 60 s IPv6) and a full pool.
 #include <doctest/doctest.h>
 
 #include "director/director_support.hpp"
@@ -75,6 +76,64 @@ bytes big_udp(std::uint16_t sport, std::size_t payload, std::uint16_t id = 0x123
 
 std::size_t frag_offset(std::span<const std::byte> f) {
   return (((std::to_integer<std::size_t>(f[20]) & 0x1F) << 8) | std::to_integer<std::size_t>(f[21])) * 8;
+}
+
+// IPv6: Ethernet + IPv6 (no extension headers) cut into fragments with a fragment header after
+// the IPv6 header, and put back together for checking.
+const service_key dns6 = service_key::udp(ep("[fd00:198:18::100]:53"));
+constexpr std::size_t l2_6 = 14, fh6 = l2_6 + 40;  // where the fragment header sits
+
+std::size_t frag_be16(std::span<const std::byte> f, std::size_t at) {
+  return std::to_integer<std::size_t>(f[at]) << 8 | std::to_integer<std::size_t>(f[at + 1]);
+}
+std::uint32_t frag_be32(std::span<const std::byte> f, std::size_t at) {
+  return static_cast<std::uint32_t>(frag_be16(f, at) << 16 | frag_be16(f, at + 2));
+}
+void frag_put16(bytes& f, std::size_t at, std::size_t v) {
+  f[at] = std::byte(static_cast<std::uint8_t>(v >> 8));
+  f[at + 1] = std::byte(static_cast<std::uint8_t>(v));
+}
+
+std::vector<bytes> cut6(const bytes& whole, std::size_t step, std::uint32_t ident, std::size_t first_step = 0) {
+  const std::size_t payload = frag_be16(whole, l2_6 + 4);
+  const std::byte next = whole[l2_6 + 6];
+  std::vector<bytes> out;
+  for (std::size_t at = 0; at < payload;) {
+    const std::size_t take = std::min(payload - at, at == 0 && first_step ? first_step : step);
+    bytes f(whole.begin(), whole.begin() + static_cast<long>(fh6));
+    f[l2_6 + 6] = std::byte{44};
+    frag_put16(f, l2_6 + 4, 8 + take);
+    f.resize(fh6 + 8);
+    f[fh6] = next;
+    frag_put16(f, fh6 + 2, at | (at + take < payload ? 1u : 0u));
+    for (std::size_t i = 0; i < 4; ++i) f[fh6 + 4 + i] = std::byte(static_cast<std::uint8_t>(ident >> (24 - 8 * i)));
+    f.insert(f.end(), whole.begin() + static_cast<long>(fh6 + at), whole.begin() + static_cast<long>(fh6 + at + take));
+    out.push_back(std::move(f));
+    at += take;
+  }
+  return out;
+}
+
+bytes join6(std::span<const std::span<std::byte>> frags) {
+  bytes out(frags[0].begin(), frags[0].begin() + static_cast<long>(fh6));
+  out[l2_6 + 6] = frags[0][fh6];
+  for (const auto& f : frags) {
+    const std::size_t off = frag_be16(f, fh6 + 2) & ~std::size_t{7};
+    const std::size_t len = frag_be16(f, l2_6 + 4) - 8;
+    if (out.size() < fh6 + off + len) out.resize(fh6 + off + len);
+    std::copy(f.begin() + static_cast<long>(fh6 + 8), f.begin() + static_cast<long>(fh6 + 8 + len),
+              out.begin() + static_cast<long>(fh6 + off));
+  }
+  frag_put16(out, l2_6 + 4, out.size() - fh6);
+  return out;
+}
+
+bytes big_udp6(std::uint16_t sport, std::size_t payload) {
+  return packet_builder{}.eth(director_mac, client_router_mac)
+      .ipv6("fd00:198:18:1::10", "fd00:198:18::100")
+      .udp(sport, 53)
+      .payload(payload, 0x6b)
+      .build();
 }
 }  // namespace
 
@@ -233,5 +292,191 @@ TEST_CASE("fragments: incomplete datagrams expire after 30 s; the pool stays bou
   CHECK(l.d->fragments().expired == 16);
   auto frags = cut(big_udp(7000, 3000, 0x7777), 800);
   CHECK(l.send(frags[0], 32 * sec).kind == verdict_kind::queued);
+}
+
+TEST_CASE("fragments, IPv6 DR: sent as received, in offset order, with a new identification") {
+  lab l;
+  l.must(add_service{service(dns6, "rr")});
+  l.must(add_dest{dns6, server("[fd00:198:18::12]:53")});
+  const bytes whole = big_udp6(5100, 3000);  // UDP 3008 bytes: fragments of 800
+  auto frags = cut6(whole, 800, 0xA1B2C3D4);
+  REQUIRE(frags.size() == 4);
+  verdict v;
+  const int order[] = {3, 1, 2, 0};
+  for (int i = 0; i < 4; ++i) {
+    v = l.send(frags[static_cast<std::size_t>(order[i])], sec);
+    if (i < 3) CHECK(v.kind == verdict_kind::queued);
+  }
+  REQUIRE(v.kind == verdict_kind::forward);
+  REQUIRE(v.frames.size() == 4);
+  const std::uint32_t id = frag_be32(v.frames[0], fh6 + 4);
+  CHECK(id != 0xA1B2C3D4u);
+  for (std::size_t i = 0; i < 4; ++i) {
+    const auto& f = v.frames[i];
+    CHECK((frag_be16(f, fh6 + 2) & ~std::size_t{7}) == i * 800);
+    CHECK((frag_be16(f, fh6 + 2) & 1) == (i < 3 ? 1u : 0u));
+    CHECK(f.size() == frags[i].size());
+    CHECK(eth_dst(f) == mac_of(ip("fd00:198:18::12")));
+    CHECK(std::to_integer<int>(f[l2_6 + 7]) == 63);  // hop limit - 1
+    CHECK(frag_be32(f, fh6 + 4) == id);                     // one new ID for the datagram
+    CHECK(std::equal(f.begin() + static_cast<long>(fh6 + 8), f.end(), frags[i].begin() + static_cast<long>(fh6 + 8)));
+  }
+  CHECK(checksums_ok(join6(v.frames)));
+  const auto st = l.control.service_stats(l.control.config().find(dns6)->id);
+  CHECK(st.stats.in_packets == 1);
+  CHECK(st.stats.in_bytes == whole.size() - 14);  // the reassembled datagram's length
+  // The pieces are the caller's until the next call, then their slots are free again.
+  CHECK(l.d->fragment_state().fragments_held() == 4);
+  l.send(udp4("198.18.1.10", 1, "198.18.0.100", 53), sec);
+  CHECK(l.d->fragment_state().fragments_held() == 0);
+}
+
+TEST_CASE("fragments, IPv6 NAT: destination in every fragment, port and L4 checksum in the first") {
+  lab l;
+  l.must(add_service{service(dns6, "rr")});
+  l.must(add_dest{dns6, server("[fd00:198:18::12]:5353", forward_method::masq)});
+  auto frags = cut6(big_udp6(5101, 2000), 1232, 7);
+  REQUIRE(frags.size() == 2);
+  CHECK(l.send(frags[1], sec).kind == verdict_kind::queued);
+  const verdict v = l.send(frags[0], sec);
+  REQUIRE(v.kind == verdict_kind::forward);
+  REQUIRE(v.frames.size() == 2);
+  for (std::size_t i = 0; i < 2; ++i) {
+    const auto& f = v.frames[i];
+    CHECK(f.size() == frags[i].size());
+    CHECK(wire::ipv6_view::unchecked(f.subspan(l2_6)).dst() == ip("fd00:198:18::12").v6());
+  }
+  const bytes joined = join6(v.frames);
+  CHECK(frag_be16(joined, fh6 + 2) == 5353);  // UDP destination port
+  CHECK(checksums_ok(joined));           // the UDP checksum holds over the whole datagram
+  CHECK(l.control.connections(sec).size() == 1);
+}
+
+TEST_CASE("fragments, IPv6: invalid first fragments, overlaps and a zero UDP checksum are named drops") {
+  lab l;
+  const auto web6 = service_key::tcp(ep("[fd00:198:18::100]:80"));
+  l.must(add_service{service(web6, "rr")});
+  l.must(add_service{service(dns6, "rr")});
+  l.must(add_dest{web6, server("[fd00:198:18::12]:80")});
+  l.must(add_dest{dns6, server("[fd00:198:18::12]:53")});
+  // RFC 7112: a 16-byte first fragment cuts the 20-byte TCP header.
+  const bytes syn = packet_builder{}.eth(director_mac, client_router_mac)
+                        .ipv6("fd00:198:18:1::10", "fd00:198:18::100")
+                        .tcp(40000, 80, tf::syn)
+                        .payload(2000, 0x11)
+                        .build();
+  auto cut_tcp = cut6(syn, 1232, 9, 16);
+  CHECK(l.send(cut_tcp[0], sec).reason() == "fragment_invalid");
+  // An overlap drops the datagram; a duplicate is dropped alone.
+  auto frags = cut6(big_udp6(5102, 3000), 800, 10);
+  CHECK(l.send(frags[1], sec).kind == verdict_kind::queued);
+  CHECK(l.send(frags[1], sec).reason() == "fragment_duplicate");
+  bytes bad = frags[1];
+  frag_put16(bad, fh6 + 2, 400 | 1);
+  CHECK(l.send(bad, sec).reason() == "fragment_overlap");
+  CHECK(l.d->fragment_state().datagrams_held() == 0);
+  // A reassembled UDP datagram without a checksum (RFC 8200 8.1).
+  bytes zero = big_udp6(5103, 2000);
+  zero[fh6 + 6] = zero[fh6 + 7] = std::byte{0};
+  auto zf = cut6(zero, 1232, 11);
+  CHECK(l.send(zf[0], sec).kind == verdict_kind::queued);
+  CHECK(l.send(zf[1], sec).reason() == "ipv6_udp_zero_checksum");
+  CHECK(l.control.connections(sec).empty());
+}
+
+TEST_CASE("fragments, IPv6 TUN: the datagram in IPv6, the outer packet fragmented at the largest fragment") {
+  lab l;
+  l.must(add_service{service(dns6, "rr")});
+  l.must(add_dest{dns6, server("[fd00:198:18::12]:53", forward_method::tunnel)});
+  const bytes whole = big_udp6(5104, 2000);
+  auto frags = cut6(whole, 1000, 12);
+  REQUIRE(frags.size() == 3);
+  for (std::size_t i = 0; i < 2; ++i) CHECK(l.send(frags[i], sec).kind == verdict_kind::queued);
+  const verdict v = l.send(frags[2], sec);
+  REQUIRE(v.kind == verdict_kind::forward);
+  REQUIRE(v.frames.size() == 3);  // 2048 inner bytes, at most 1000 per outer fragment
+  const std::size_t largest = 40 + 8 + 1000;
+  for (const auto& f : v.frames) {
+    CHECK(f.size() - 14 <= largest);
+    CHECK(std::to_integer<int>(f[l2_6 + 6]) == 44);   // outer: a fragment header
+    CHECK(std::to_integer<int>(f[fh6]) == 41);        // then IPv6 inside
+    CHECK(eth_dst(f) == mac_of(ip("fd00:198:18::12")));
+  }
+  const bytes outer = join6(v.frames);
+  REQUIRE(outer.size() == 14 + 40 + whole.size() - 14);
+  // Inside: the reassembled datagram, hop limit - 1, its UDP checksum good.
+  const std::span<const std::byte> inner(outer.data() + 54, outer.size() - 54);
+  CHECK(std::to_integer<int>(inner[7]) == 63);
+  CHECK(std::equal(inner.begin() + 8, inner.end(), whole.begin() + 22));
+}
+
+TEST_CASE("fragments, IPv6: incomplete datagrams expire after 60 s (IPv4 after 30)") {
+  lab l;
+  l.must(add_service{service(dns, "rr")});
+  l.must(add_service{service(dns6, "rr")});
+  l.must(add_dest{dns, server("198.18.0.12:53")});
+  l.must(add_dest{dns6, server("[fd00:198:18::12]:53")});
+  CHECK(l.send(cut6(big_udp6(5105, 3000), 800, 13)[1], sec).kind == verdict_kind::queued);
+  CHECK(l.send(cut(big_udp(5105, 3000, 0x99), 800)[1], sec).kind == verdict_kind::queued);
+  l.send(udp4("198.18.1.10", 1, "198.18.0.100", 53), 32 * sec);
+  CHECK(l.d->fragments().expired == 1);  // the IPv4 one
+  CHECK(l.d->fragment_state().datagrams_held() == 1);
+  l.send(udp4("198.18.1.10", 1, "198.18.0.100", 53), 60 * sec);
+  CHECK(l.d->fragments().expired == 1);
+  l.send(udp4("198.18.1.10", 1, "198.18.0.100", 53), 62 * sec);
+  CHECK(l.d->fragments().expired == 2);
+  CHECK(l.d->fragment_state().datagrams_held() == 0);
+}
+
+TEST_CASE("fragments over the egress MTU: IPv4 refragmented at it, IPv6 too big, TUN's outer at the smaller") {
+  lab l;
+  const auto dns_tun = service_key::udp(ep("198.18.0.101:53"));
+  l.must(add_service{service(dns, "rr")});
+  l.must(add_service{service(dns6, "rr")});
+  l.must(add_service{service(dns_tun, "rr")});
+  real_server_spec dr4 = server("198.18.0.12:53"), dr6 = server("[fd00:198:18::12]:53"),
+                   tun4 = server("198.18.0.13:53", forward_method::tunnel);
+  dr4.mtu = 900;
+  dr6.mtu = 1280;
+  tun4.mtu = 1000;
+  l.must(add_dest{dns, dr4});
+  l.must(add_dest{dns6, dr6});
+  l.must(add_dest{dns_tun, tun4});
+  // DR, IPv4: fragments of 1020 bytes cannot leave as received; the datagram leaves in
+  // fragments of at most 900 (ip_fragment at min(MTU, largest received)).
+  const bytes whole = big_udp(5200, 2000, 0x4242);
+  auto frags = cut(whole, 1000);
+  CHECK(l.send(frags[0], sec).kind == verdict_kind::queued);
+  CHECK(l.send(frags[1], sec).kind == verdict_kind::queued);
+  verdict v = l.send(frags[2], sec);
+  REQUIRE(v.kind == verdict_kind::forward);
+  REQUIRE(v.frames.size() == 3);  // 2008 bytes at 880 per fragment
+  for (const auto& f : v.frames) {
+    CHECK(f.size() - 14 <= 900);
+    CHECK(std::to_integer<int>(f[18]) == 0x42);  // the datagram's ID
+  }
+  bytes joined = join(v.frames);
+  CHECK(joined.size() == whole.size());
+  CHECK(std::to_integer<int>(joined[22]) == 63);
+  CHECK(checksums_ok(joined));
+  // DR, IPv6: a fragment over the MTU makes the datagram too big (ip6_fragment's frag_max_size).
+  auto frags6 = cut6(big_udp6(5201, 2000), 1400, 21);
+  CHECK(l.send(frags6[0], sec).kind == verdict_kind::queued);
+  CHECK(l.send(frags6[1], sec).reason() == "too_big");
+  // TUN, IPv4: the outer packet in fragments of min(1000, 1020), all of the datagram inside.
+  bytes to_tun = whole;
+  to_tun[33] = std::byte{101};  // VIP 198.18.0.101; fix the header checksum
+  to_tun[24] = to_tun[25] = std::byte{0};
+  const auto c = l4lb::test::inet_checksum(std::span(to_tun).subspan(14, 20));
+  to_tun[24] = std::byte(static_cast<std::uint8_t>(c >> 8));
+  to_tun[25] = std::byte(static_cast<std::uint8_t>(c));
+  auto tfr = cut(to_tun, 1000);
+  CHECK(l.send(tfr[0], sec).kind == verdict_kind::queued);
+  CHECK(l.send(tfr[1], sec).kind == verdict_kind::queued);
+  v = l.send(tfr[2], sec);
+  REQUIRE(v.kind == verdict_kind::forward);
+  for (const auto& f : v.frames) CHECK(f.size() - 14 <= 1000);
+  joined = join(v.frames);
+  CHECK(joined.size() == 14 + 20 + whole.size() - 14);  // the whole datagram, not its first part
 }
 }

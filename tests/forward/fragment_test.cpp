@@ -1,7 +1,9 @@
 // IPv4 fragmentation (fragment.hpp): fragment boundaries at MTU 1280 and 1400 and at §0B's
 // "largest fragment received" size (1432 -> 1408 data bytes), reassembly giving back the original
 // bytes, the L2 header on every fragment, options per RFC 791 / ip_options_fragment, errors that
-// write nothing, the rewriters' fragment action for DR and TUN, and tshark's reassembly.
+// write nothing, the rewriters' fragment action for DR and TUN, and tshark's reassembly. IPv6
+// fragmentation (fragment_ipv6, for the outer packet of a tunnelled reassembled datagram): the
+// unfragmentable part kept in every fragment, the fragment header's fields, tshark's reassembly.
 #include <doctest/doctest.h>
 
 #include <array>
@@ -86,9 +88,64 @@ bytes udp_frame(std::size_t ip_len, bool df = false, std::uint16_t vlan = 0) {
       .build();
 }
 
+bytes udp6_frame(std::size_t payload, bool hop_by_hop) {
+  packet_builder b;
+  b.eth(real_mac, director_mac).ipv6("fd00:198:18::2", "fd00:198:18::100");
+  if (hop_by_hop) b.hop_by_hop(8);
+  return b.udp(5000, 53).payload(payload, 0x5d).build();
+}
+
+std::size_t be16_at(std::span<const std::byte> f, std::size_t at) {
+  return std::to_integer<std::size_t>(f[at]) << 8 | std::to_integer<std::size_t>(f[at + 1]);
+}
+
 }  // namespace
 
 TEST_SUITE("forward") {
+TEST_CASE("fragment_ipv6: the unfragmentable part in every fragment, offsets, M, one ID") {
+  const bytes in = udp6_frame(3000, true);  // IPv6 + 8-byte hop-by-hop + UDP 3008
+  const std::size_t l3 = 14, unfrag = 48, data = 3008;
+  outputs o(4, 1400);
+  auto r = forward::fragment_ipv6(in, l3, 1280, 0xCAFE0001u, o.spans);
+  REQUIRE(r);
+  // (1280 - 48 - 8) & ~7 = 1224 data bytes per fragment: 1224, 1224, 560.
+  REQUIRE(*r == 3);
+  bytes joined;
+  for (std::size_t i = 0; i < 3; ++i) {
+    const auto f = o.spans[i];
+    const std::size_t len = std::min<std::size_t>(1224, data - i * 1224);
+    REQUIRE(f.size() == l3 + unfrag + 8 + len);
+    CHECK(std::equal(f.begin(), f.begin() + 14, in.begin()));              // the L2 header
+    CHECK(be16_at(f, l3 + 4) == unfrag - 40 + 8 + len);                     // payload length
+    CHECK(std::to_integer<int>(f[l3 + 6]) == 0);                             // hop-by-hop first
+    CHECK(std::to_integer<int>(f[l3 + 40]) == 44);                           // it names the fragment header
+    CHECK(std::to_integer<int>(f[l3 + unfrag]) == 17);                       // which names UDP
+    CHECK(be16_at(f, l3 + unfrag + 2) == ((i * 1224) | (i < 2 ? 1u : 0u)));  // offset, M
+    CHECK(be16_at(f, l3 + unfrag + 4) == 0xCAFE);
+    CHECK(be16_at(f, l3 + unfrag + 6) == 0x0001);
+    joined.insert(joined.end(), f.begin() + static_cast<long>(l3 + unfrag + 8), f.end());
+  }
+  CHECK(std::equal(joined.begin(), joined.end(), in.begin() + static_cast<long>(l3 + unfrag)));
+  CHECK(o.storage[3][0] == guard_byte);  // nothing written past the fragments
+}
+
+TEST_CASE("fragment_ipv6: a packet that fits is copied whole; errors name the cause") {
+  const bytes small = udp6_frame(100, false);
+  outputs one(1, 400);
+  auto r = forward::fragment_ipv6(small, 14, 1280, 1, one.spans);
+  REQUIRE(r);
+  CHECK(*r == 1);
+  CHECK(bytes(one.spans[0].begin(), one.spans[0].end()) == small);
+  const bytes big = udp6_frame(3000, false);
+  outputs o(4, 1400);
+  CHECK(forward::fragment_ipv6(big, 14, 50, 1, o.spans).error() == forward_error::mtu_too_small);
+  CHECK(forward::fragment_ipv6(big, 14, 1280, 1, std::span(o.spans).first(2)).error() ==
+        forward_error::fragment_buffers_too_small);
+  CHECK(forward::fragment_ipv6(std::span(big).first(60), 14, 1280, 1, o.spans).error() == forward_error::truncated);
+  CHECK(forward::fragment_ipv6(udp_frame(3000), 14, 1280, 1, o.spans).error() == forward_error::malformed);
+  for (const auto& s : o.storage) CHECK(s[0] == guard_byte);  // nothing written on error
+}
+
 TEST_CASE("fragment_ipv4: boundaries at MTU 1280, 1400 and the largest-received-fragment size 1432") {
   struct geometry {
     std::size_t max_ip_len;
@@ -292,29 +349,18 @@ bool tshark_available() {
   static const bool ok = std::system("tshark -v > /dev/null 2>&1") == 0;
   return ok;
 }
-}  // namespace
 
-TEST_SUITE("forward") {
-TEST_CASE("fragment_ipv4: tshark reassembles the fragments, every header checksum good") {
-  if (!tshark_available()) {
-    MESSAGE("tshark not installed: fragment check skipped");
-    return;
-  }
+// Runs tshark over frames; one line of the given fields per frame.
+std::vector<std::string> tshark_rows(std::span<const std::span<std::byte>> frames, const std::string& options) {
   namespace fs = std::filesystem;
-  const bytes in = udp_frame(4000);
-  outputs o(4, 1600);
-  auto r = forward::fragment_ipv4(in, 14, 1280, o.spans);
-  REQUIRE(r);
   const fs::path dir = fs::temp_directory_path() / ("l4lb_fragment_" + std::to_string(::getpid()));
   fs::create_directories(dir);
   io::pcap_writer w;
   std::int64_t t = 0;
-  for (std::size_t i = 0; i < *r; ++i) w.add(t += 1000, o.spans[i]);
+  for (const auto& f : frames) w.add(t += 1000, f);
   const fs::path pcap = dir / "fragments.pcap";
   REQUIRE(w.save(pcap.string()));
-  const std::string cmd = "tshark -r '" + pcap.string() +
-                          "' -o ip.check_checksum:TRUE -o udp.check_checksum:TRUE -T fields -E separator='|'"
-                          " -e ip.checksum.status -e ip.frag_offset -e udp.checksum.status -e udp.length 2>/dev/null";
+  const std::string cmd = "tshark -r '" + pcap.string() + "' " + options + " 2>/dev/null";
   std::vector<std::string> rows;
   FILE* p = popen(cmd.c_str(), "r");
   char line[4096];
@@ -326,6 +372,24 @@ TEST_CASE("fragment_ipv4: tshark reassembles the fragments, every header checksu
   if (p != nullptr) pclose(p);
   std::error_code ec;
   fs::remove_all(dir, ec);
+  return rows;
+}
+
+}  // namespace
+
+TEST_SUITE("forward") {
+TEST_CASE("fragment_ipv4: tshark reassembles the fragments, every header checksum good") {
+  if (!tshark_available()) {
+    MESSAGE("tshark not installed: fragment check skipped");
+    return;
+  }
+  const bytes in = udp_frame(4000);
+  outputs o(4, 1600);
+  auto r = forward::fragment_ipv4(in, 14, 1280, o.spans);
+  REQUIRE(r);
+  const auto rows = tshark_rows(std::span(o.spans).first(*r),
+                                "-o ip.check_checksum:TRUE -o udp.check_checksum:TRUE -T fields -E separator='|'"
+                                " -e ip.checksum.status -e ip.frag_offset -e udp.checksum.status -e udp.length");
   // 3980 data bytes at 1256 per fragment: offsets 0, 1256, 2512, 3768 (tshark shows 8-byte
   // units: 0, 157, 314, 471); the last frame carries the reassembled datagram, whose UDP checksum
   // (over all of it) is good.
@@ -334,5 +398,25 @@ TEST_CASE("fragment_ipv4: tshark reassembles the fragments, every header checksu
   CHECK(rows[1] == "1|157||");
   CHECK(rows[2] == "1|314||");
   CHECK(rows[3] == "1|471|1|3980");
+}
+TEST_CASE("fragment_ipv6: tshark reassembles the fragments, the UDP checksum good") {
+  if (!tshark_available()) {
+    MESSAGE("tshark not installed: fragment check skipped");
+    return;
+  }
+  const bytes in = udp6_frame(4000, false);
+  outputs o(4, 1600);
+  auto r = forward::fragment_ipv6(in, 14, 1280, 0x1234, o.spans);
+  REQUIRE(r);
+  const auto rows = tshark_rows(std::span(o.spans).first(*r),
+                                "-o udp.check_checksum:TRUE -T fields -E separator='|' -e ipv6.fraghdr.offset "
+                                "-e ipv6.fraghdr.ident -e udp.checksum.status -e udp.length");
+  // 4008 data bytes at 1232 per fragment: offsets 0, 1232, 2464, 3696 (tshark shows 8-byte
+  // units: 0, 154, 308, 462); the last frame carries the reassembled datagram.
+  REQUIRE(rows.size() == 4);
+  CHECK(rows[0] == "0|0x00001234||");
+  CHECK(rows[1] == "154|0x00001234||");
+  CHECK(rows[2] == "308|0x00001234||");
+  CHECK(rows[3] == "462|0x00001234|1|4008");
 }
 }

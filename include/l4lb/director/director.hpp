@@ -29,9 +29,9 @@
 // - Expiry runs once per burst with a budget that grows with the connection rate and with the
 //   backlog the previous call left, so counts never go stale for long. IPVS's 2-second rate
 //   estimator steps from `now` too.
-// - IPv4 fragments toward a service are reassembled in a bounded queue (fragment_table.hpp); the
-//   datagram is decided once and its fragments leave together as the kernel sends them
-//   (ipvs-notes 0B). Not built yet (a named drop): IPv6 fragments (director_drop::fragment_ipv6).
+// - IPv4 and IPv6 fragments toward a service are reassembled in a bounded queue
+//   (fragment_table.hpp); the datagram is decided once and its fragments leave together as the
+//   kernel sends them (ipvs-notes 0B; IPv6 fragments with a new identification).
 // - FullNAT (ours, DPVS's FNAT; director_config::full_nat): a connection gets a local address
 //   and port of the director; replies are found by that local endpoint through an index over
 //   every local port, and the port is freed when the connection table removes the connection
@@ -422,7 +422,6 @@ class director {
     const wire::flow_key& k = pkt.key();
     if (martian_source(k)) return drop(director_drop::martian_source);
     if (pkt.is_fragment()) {
-      if (k.family == wire::ip_family::v6) return drop(director_drop::fragment_ipv6);
       // Only fragments toward a service are kept; others are the host's (or NAT replies).
       if (mark == 0 && !snap_->is_vip(k.dst_addr, k.family)) return pass(pass_reason::no_service);
       return fragment(pkt, mark, now);
@@ -733,6 +732,7 @@ class director {
   verdict to_real_server(forward::frame_buffer& buf, const wire::packet_view& pkt,
                          const dest_runtime& d, std::uint32_t handle,
                          std::uint16_t real_port) noexcept {
+    if (reassembled_) [[unlikely]] return reassembled_to_real_server(buf, pkt, d, handle, real_port);
     const forward_method m = d.spec.method;
     if (m == forward_method::local) return pass(pass_reason::local_dest);
     if (m == forward_method::full_nat && fn_local_ == nullptr) return drop(director_drop::method_unsupported);
@@ -778,6 +778,20 @@ class director {
       default: break;
     }
     return drop(director_drop::method_unsupported);
+  }
+
+  /// A reassembled datagram is rewritten whole, whatever its length: the kernel holds the
+  /// largest fragment received, not the datagram, to the MTU (frag_max_size in ip_fragment,
+  /// ip6_fragment, __mtu_check_toobig_v6), which fragment() does when it sends the pieces.
+  [[gnu::cold]] verdict reassembled_to_real_server(forward::frame_buffer& buf, const wire::packet_view& pkt,
+                                                   const dest_runtime& d, std::uint32_t handle,
+                                                   std::uint16_t real_port) noexcept {
+    dest_runtime whole = d;
+    whole.dr.mtu = whole.nat.mtu = whole.tunnel.mtu = 0;
+    reassembled_ = false;
+    const verdict v = to_real_server(buf, pkt, whole, handle, real_port);
+    reassembled_ = true;
+    return v;
   }
 
   /// A client-side packet's client and VIP: its own addresses, or for an ICMP error those of the
@@ -1063,27 +1077,43 @@ class director {
     if (st != fragment_status::complete) return drop(fragment_drop(st));
     release_[n_release_++] = q;  // at most one datagram completes per frame of the burst
     const auto pieces = frags_.pieces(q);
-    // The reassembled datagram: the first fragment's L2 and IP header, every payload in place.
+    const fragment_table::queue_info& where = frags_.info(q);
+    const bool v6 = where.family == wire::ip_family::v6;
+    // The reassembled datagram: the first fragment's L2 and IP header (IPv6: its unfragmentable
+    // part, without the fragment header), every payload in place.
     const fragment_table::piece& first = pieces.front();
     const std::size_t l2 = first.l3_offset;
     const std::size_t hlen = first.l3_len - first.payload;
-    const std::size_t ip_len = hlen + frags_.total(q);
+    const std::size_t keep = v6 ? where.fragment_header_at : hlen;
+    const std::size_t ip_len = keep + frags_.total(q);
     std::byte* base = scratch_.get() + scratch_headroom;
-    std::memcpy(base, first.frame.data(), l2 + hlen);
+    std::memcpy(base, first.frame.data(), l2 + keep);
     for (const auto& p : pieces) {
       const std::size_t phlen = p.l3_len - p.payload;
-      std::memcpy(base + l2 + hlen + p.offset, p.frame.data() + p.l3_offset + phlen, p.payload);
+      std::memcpy(base + l2 + keep + p.offset, p.frame.data() + p.l3_offset + phlen, p.payload);
     }
-    auto ip = wire::basic_ipv4_view<std::byte>::unchecked(std::span(base + l2, ip_len));
-    ip.set_total_len(static_cast<std::uint16_t>(ip_len));
-    ip.set_flags_frag(ip.dont_frag(), false, 0);
-    ip.fill_checksum();
+    if (v6) {
+      // The byte that named the fragment header now names what the fragment header named.
+      base[l2 + where.next_header_at] = first.frame[l2 + where.fragment_header_at];
+      wire::basic_ipv6_view<std::byte>::unchecked(std::span(base + l2, ip_len))
+          .set_payload_len(static_cast<std::uint16_t>(ip_len - wire::ipv6_view::header_len));
+    } else {
+      auto ip = wire::basic_ipv4_view<std::byte>::unchecked(std::span(base + l2, ip_len));
+      ip.set_total_len(static_cast<std::uint16_t>(ip_len));
+      ip.set_flags_frag(ip.dont_frag(), false, 0);
+      ip.fill_checksum();
+    }
     auto rb = forward::frame_buffer::make(std::span(scratch_.get(), scratch_bytes), scratch_headroom,
                                           l2 + ip_len);
     const wire::parse_options popt{false, true};
     auto rp = rb ? wire::parse(rb->frame(), popt) : wire::parse(std::span<std::byte>{}, popt);
     if (!rp) return parse_failure(rp.error());
-    verdict v = decide_family<wire::ipv4_address>(*rb, *rp, conn::no_conn, mark, now);
+    if (v6 && rp->protocol() == wire::ip_proto::udp && rp->has_l4_header() && rp->udp().checksum() == 0)
+      return drop(director_drop::ipv6_udp_zero_checksum);
+    reassembled_ = true;
+    verdict v = v6 ? decide_family<wire::ipv6_address>(*rb, *rp, conn::no_conn, mark, now)
+                   : decide_family<wire::ipv4_address>(*rb, *rp, conn::no_conn, mark, now);
+    reassembled_ = false;
     if (v.kind == verdict_kind::drop || v.kind == verdict_kind::reply) return v;
     std::span<std::byte>* out = take_frames(fragment_config::max_fragments);
     if (!out) return drop(director_drop::fragment_no_room);
@@ -1092,47 +1122,77 @@ class director {
       return with_frames(v, out, pieces.size());
     }
     const dest_runtime& d = snap_->dests[v.dest];
+    const std::size_t largest = frags_.largest_l3(q);
+    if (v.frame.size() < ip_len) return drop(director_drop::fragment_invalid);
+    // The rewritten datagram ends the frame (DR and NAT keep the IP length; the L2 may change).
+    const std::size_t out_l2 = v.frame.size() - ip_len;
     switch (v.method) {
-      case forward_method::route: {
-        // DR: every fragment as received, MACs rewritten and TTL - 1 (ip_vs_dr_xmit).
-        for (std::size_t i = 0; i < pieces.size(); ++i) {
-          auto fb = forward::frame_buffer::make(pieces[i].frame, 0, pieces[i].frame.size());
-          auto fp = wire::parse(pieces[i].frame, popt);
-          if (!fb || !fp) return drop(director_drop::fragment_invalid);
-          auto r = forward::direct_route(*fb, *fp, d.dr, reply_slot_);
-          if (!r || r->action != forward::forward_action::forward)
-            return r ? drop(forward::forward_error::too_big) : drop(r.error());
-          out[i] = r->frame;
-        }
-        return with_frames(v, out, pieces.size());
-      }
+      case forward_method::route:
       case forward_method::masq: {
-        // NAT: the new destination in every fragment; the new port and the L4 checksum (over
-        // the whole datagram, computed on the reassembled copy) in the first.
-        const std::size_t l4_len = l4_header_len(*rp);
-        if (first.payload < l4_len) return refragment(v, v.frame, l2, frags_.largest_l3(q), out);
+        // A fragment over the MTU: IPv6 is too big; IPv4 is refragmented at the MTU (ip_fragment
+        // with frag_max_size; fragments do not carry DF).
+        const std::size_t mtu = v.method == forward_method::route ? d.dr.mtu : d.nat.mtu;
+        if (mtu != 0 && largest > mtu) {
+          if (v6) return drop(forward::forward_error::too_big);
+          return refragment(v, v.frame, out_l2, mtu, out);
+        }
+        // NAT changes the first fragment's L4 header: it must be there (IPv6 guarantees it,
+        // RFC 7112), or the datagram is refragmented (ipvs-notes 0B); so is one whose L2 header
+        // changes length, which the fragments cannot take in place.
+        bool in_place = out_l2 == l2 && (v6 || v.method == forward_method::route || first.payload >= l4_header_len(*rp));
+        for (const auto& p : pieces) in_place = in_place && p.l3_offset == l2;
+        if (!in_place) return refragment(v, v.frame, out_l2, largest, out);
         const std::byte* rewritten = v.frame.data() + l2;
         for (std::size_t i = 0; i < pieces.size(); ++i) {
+          // DR: every fragment as received, MACs rewritten and TTL / hop limit - 1
+          // (ip_vs_dr_xmit). NAT: the new destination in every fragment; the new port and the L4
+          // checksum (over the whole datagram, computed on the reassembled copy) in the first.
           const auto& p = pieces[i];
-          std::memcpy(p.frame.data(), v.frame.data(), 12);  // MACs as NAT wrote them
-          auto fip = wire::basic_ipv4_view<std::byte>::unchecked(p.frame.subspan(p.l3_offset, p.l3_len));
-          std::memcpy(p.frame.data() + p.l3_offset + 16, rewritten + 16, 4);
-          fip.set_ttl(static_cast<std::uint8_t>(fip.ttl() - 1));
-          if (p.offset == 0)
-            std::memcpy(p.frame.data() + p.l3_offset + (p.l3_len - p.payload), rewritten + hlen, p.payload);
-          fip.fill_checksum();
-          out[i] = p.frame.first(p.l3_offset + p.l3_len);
+          std::byte* fl3 = p.frame.data() + l2;
+          std::memcpy(p.frame.data(), v.frame.data(), l2);  // the L2 header as the rewriter wrote it
+          if (v6) {
+            std::memcpy(fl3 + 24, rewritten + 24, 16);
+            fl3[7] = rewritten[7];  // hop limit - 1
+          } else {
+            std::memcpy(fl3 + 16, rewritten + 16, 4);
+            fl3[8] = rewritten[8];  // TTL - 1
+          }
+          if (p.offset == 0 && v.method == forward_method::masq)
+            std::memcpy(fl3 + (p.l3_len - p.payload), rewritten + keep, p.payload);
+          if (!v6) wire::basic_ipv4_view<std::byte>::unchecked(std::span(fl3, p.l3_len)).fill_checksum();
+          out[i] = p.frame.first(l2 + p.l3_len);
         }
+        if (v6) renumber_ipv6_fragments(std::span(out, pieces.size()), pieces);
         return with_frames(v, out, pieces.size());
       }
       case forward_method::tunnel: {
         // TUN: the whole datagram encapsulated, the outer packet fragmented at the size of the
-        // largest fragment received, with a fresh outer ID (ipvs-notes 0B).
-        if (v.frame.size() < 14 + 20 || std::to_integer<std::uint8_t>(v.frame[12]) != 0x08)
-          return v;  // an IPv6 outer header: sent whole
-        return refragment(v, v.frame, 14, frags_.largest_l3(q), out);
+        // largest fragment received (or the MTU, if smaller), with a fresh outer ID (ipvs-notes
+        // 0B). An IPv6 datagram whose largest fragment would not fit the tunnel is too big
+        // (__mtu_check_toobig_v6).
+        const std::size_t mtu = d.tunnel.mtu;
+        if (v6 && mtu != 0 && largest + forward::encapsulation_overhead(d.tunnel) > mtu)
+          return drop(forward::forward_error::too_big);
+        auto outer = wire::parse(v.frame, popt);
+        if (!outer) return drop(director_drop::fragment_invalid);
+        return refragment(v, v.frame, outer->l3_offset(), mtu != 0 ? std::min(largest, mtu) : largest, out);
       }
       default: return v;
+    }
+  }
+
+  /// IPv6 fragments leave with a new identification, one for the datagram (ip6_fragment takes
+  /// ipv6_select_ident's; ipvs-notes 0B: "the same geometry ... but a new fragment
+  /// identification"), keyed by the addresses they leave with.
+  static void renumber_ipv6_fragments(std::span<const std::span<std::byte>> frames,
+                                      std::span<const fragment_table::piece> pieces) noexcept {
+    const std::byte* l3 = frames[0].data() + (frames[0].size() - pieces[0].l3_len);
+    const std::uint32_t id = forward::default_ip_id_generator().next_ipv6_fragment(l3 + 8, l3 + 24);
+    for (std::size_t i = 0; i < frames.size(); ++i) {
+      std::byte* fl3 = frames[i].data() + (frames[i].size() - pieces[i].l3_len);
+      // Every fragment's unfragmentable part has the first one's length (RFC 8200 4.5).
+      const std::size_t at = pieces[i].l3_len - pieces[i].payload - 8;
+      wire::ipv6_fragment_mut_view::unchecked(std::span(fl3 + at, 8)).set_ident(id);
     }
   }
 
@@ -1156,13 +1216,23 @@ class director {
   /// burst's output room.
   verdict refragment(verdict v, std::span<const std::byte> frame, std::size_t l2, std::size_t max_ip,
                      std::span<std::byte>* out) noexcept {
-    const auto ip = wire::basic_ipv4_view<const std::byte>::unchecked(frame.subspan(l2));
-    const std::size_t n = forward::ipv4_fragment_count(ip.total_len(), ip.header_len(), max_ip);
+    if (frame.size() < l2 + 40) return drop(director_drop::fragment_invalid);
+    const bool v6 = std::to_integer<std::uint8_t>(frame[l2]) >> 4 == 6;
+    const auto ip = frame.subspan(l2);
+    std::size_t names = 0;
+    const std::size_t n =
+        v6 ? forward::ipv6_fragment_count(frame.size() - l2, forward::ipv6_unfragmentable_len(ip, names), max_ip)
+           : forward::ipv4_fragment_count(wire::basic_ipv4_view<const std::byte>::unchecked(ip).total_len(),
+                                          wire::basic_ipv4_view<const std::byte>::unchecked(ip).header_len(), max_ip);
     if (n == 0 || n > fragment_config::max_fragments) return drop(director_drop::fragment_invalid);
     const std::size_t each = l2 + max_ip;
     if (out_used_ + n * each > frag_out_bytes) return drop(director_drop::fragment_no_room);
     for (std::size_t i = 0; i < n; ++i) out[i] = std::span(frag_out_.get() + out_used_ + i * each, each);
-    auto r = forward::fragment_ipv4(frame, l2, max_ip, std::span(out, n));
+    auto r = v6 ? forward::fragment_ipv6(frame, l2, max_ip,
+                                         forward::default_ip_id_generator().next_ipv6_fragment(
+                                             ip.data() + 8, ip.data() + 24),
+                                         std::span(out, n))
+                : forward::fragment_ipv4(frame, l2, max_ip, std::span(out, n));
     if (!r) return drop(r.error());
     out_used_ += n * each;
     return with_frames(v, out, *r);
@@ -1452,6 +1522,7 @@ class director {
   const wire::endpoint* fn_local_ = nullptr;  // the local endpoint of the packet being forwarded
   std::vector<std::uint32_t> live_services_, live_dests_;
   fragment_table frags_;
+  bool reassembled_ = false;  // fragment() is deciding a reassembled datagram
   std::unique_ptr<std::byte[]> scratch_;
   std::unique_ptr<std::byte[]> frag_out_;
   bool fast_lane_ = true;

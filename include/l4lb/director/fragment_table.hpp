@@ -1,20 +1,27 @@
-// fragment_table: the director's bounded IPv4 reassembly queue. IPVS sees reassembled datagrams
-// (the kernel's defrag runs first) but DR and NAT send the fragments that arrived, with their own
-// boundaries and IDs, in offset order once the datagram is complete (ipvs-notes 0B). So the
+// fragment_table: the director's bounded reassembly queue, IPv4 and IPv6. IPVS sees reassembled
+// datagrams (the kernel's defrag runs first) but DR and NAT send the fragments that arrived, with
+// their own boundaries, in offset order once the datagram is complete (ipvs-notes 0B). So the
 // director keeps copies of fragments — only fragments — until their datagram is whole, then
-// hands them back sorted by offset together with the reassembled datagram.
+// hands them back sorted by offset together with what it needs to rebuild the datagram.
 //
 // Design notes
 // - Fixed at construction: `datagrams` queues and `slots` fragment slots of `slot_bytes` each
-//   (defaults: 2048 × 2 KiB = 4 MiB, the kernel's ipfrag_high_thresh; 30 s, its ipfrag_time).
-//   A datagram lives at most `timeout_ns` from its first fragment (ip_expire); expired and
-//   refused fragments are counted.
-// - The kernel's rules (ip_fragment.c ip_frag_queue, RFC 791, RFC 5722's spirit for IPv4 as
-//   Linux applies it since 4.19): a non-last fragment whose length is not a multiple of 8, or
-//   one reaching past 65 535 bytes, is invalid; an exact duplicate is dropped alone; an overlap
-//   kills the whole datagram (nothing is sent).
-// - Lookup: a hash over (source, destination, protocol, ID) into a bucket array with chains
-//   through the queue entries. Data path: no allocation, no lock.
+//   (defaults: 2048 × 2 KiB = 4 MiB, the kernel's ipfrag_high_thresh, shared by both families).
+//   A datagram lives at most the timeout from its first fragment (ip_expire): 30 s for IPv4
+//   (net.ipv4.ipfrag_time), 60 s for IPv6 (net.ipv6.ip6frag_time, nf_conntrack_frag6_timeout).
+//   Expired and refused fragments are counted.
+// - The kernel's rules (ip_fragment.c ip_frag_queue, reassembly.c ip6_frag_queue; RFC 791,
+//   RFC 8200 4.5, RFC 5722): a non-last fragment whose length is not a multiple of 8, or one
+//   reaching past 65 535 bytes, is invalid; an exact duplicate is dropped alone; an overlap kills
+//   the whole datagram (nothing is sent). IPv6 only: a first fragment must hold the whole
+//   upper-layer header (RFC 7112, ipv6_frag_thdr_truncated), and the fragments of one datagram
+//   are matched by (source, destination, identification) without the protocol (RFC 8200 4.5:
+//   only the first fragment's next header counts).
+// - An IPv6 fragment's "header" is its unfragmentable part plus the 8-byte fragment header;
+//   `queue_info` says where the fragment header sits in the first fragment and which byte names
+//   it, so the director can rebuild the datagram without it.
+// - Lookup: a hash over the key into a bucket array with chains through the queue entries.
+//   Data path: no allocation, no lock.
 // Cost: O(fragments of the datagram) per fragment (at most max_fragments, 64).
 #pragma once
 
@@ -35,7 +42,8 @@ struct fragment_config {
   std::uint32_t datagrams = 1024;        ///< datagrams reassembled at once
   std::uint32_t slots = 2048;            ///< fragments held at once
   std::uint32_t slot_bytes = 2048;       ///< the largest fragment frame kept (L2 included)
-  std::int64_t timeout_ns = 30'000'000'000;  ///< net.ipv4.ipfrag_time
+  std::int64_t timeout_ns = 30'000'000'000;     ///< IPv4: net.ipv4.ipfrag_time
+  std::int64_t timeout_v6_ns = 60'000'000'000;  ///< IPv6: net.ipv6.ip6frag_time
   static constexpr std::uint32_t max_fragments = 64;  ///< per datagram
 };
 
@@ -44,7 +52,8 @@ enum class fragment_status : std::uint8_t {
   complete,        ///< this fragment completed its datagram (see `datagram`)
   duplicate,       ///< an exact duplicate of a fragment already held: dropped
   overlap,         ///< overlaps another fragment: the whole datagram was dropped
-  invalid,         ///< past 65 535 bytes, or a non-last fragment not a multiple of 8
+  invalid,         ///< past 65 535 bytes, a non-last fragment not a multiple of 8, an empty
+                   ///< one, or an IPv6 first fragment without its whole upper-layer header
   too_large,       ///< bigger than a slot
   too_many,        ///< more than max_fragments for one datagram: the datagram was dropped
   no_room,         ///< no free slot or queue: dropped (the pool is bounded)
@@ -90,33 +99,60 @@ class fragment_table {
         free_slots_(cfg.slots),
         queues_(cfg.datagrams),
         buckets_(bucket_count(cfg.datagrams), none),
-        free_queues_(cfg.datagrams),
-        order_(std::size_t{cfg.datagrams} * 2) {
+        free_queues_(cfg.datagrams) {
+    for (auto& r : order_) r.entries.resize(std::size_t{cfg.datagrams} * 2);
     for (std::uint32_t i = 0; i < cfg.slots; ++i) free_slots_[i] = cfg.slots - 1 - i;
     n_free_slots_ = cfg.slots;
     for (std::uint32_t i = 0; i < cfg.datagrams; ++i) free_queues_[i] = cfg.datagrams - 1 - i;
     n_free_queues_ = cfg.datagrams;
   }
 
-  /// Takes a copy of an IPv4 fragment. On `complete`, `datagram` names the queue whose pieces()
-  /// are the fragments in offset order; release() it once they are sent.
+  /// Where a datagram's first fragment keeps its IPv6 fragment header (IPv4: all zero).
+  struct queue_info {
+    wire::ip_family family = wire::ip_family::v4;
+    std::uint32_t fragment_header_at = 0;  ///< from the IP header's start: the unfragmentable part's length
+    std::uint32_t next_header_at = 0;      ///< the byte that names the fragment header (6: the IPv6 header's)
+  };
+
+  /// Takes a copy of a fragment. On `complete`, `datagram` names the queue whose pieces() are the
+  /// fragments in offset order; release() it once they are sent.
   fragment_status add(const wire::packet_view& pkt, std::int64_t now, std::uint32_t& datagram) noexcept {
     datagram = none;
-    const auto ip = pkt.ipv4();
-    const std::uint32_t hlen = static_cast<std::uint32_t>(pkt.ip_header_len());
+    const bool v6 = pkt.is_ipv6();
     const std::uint32_t l3_len = static_cast<std::uint32_t>(pkt.l3_len());
+    key k;
+    queue_info where;
+    std::uint32_t hlen = 0;
+    if (v6) {
+      if (!ipv6_fragment_header(pkt, where)) return refuse(fragment_status::invalid);
+      hlen = where.fragment_header_at + 8;
+      const auto frag = wire::ipv6_fragment_view::unchecked(pkt.l3().subspan(where.fragment_header_at));
+      k.id = frag.ident();
+      // RFC 7112: the first fragment holds the whole upper-layer header (the parser found it).
+      const std::uint8_t proto = pkt.protocol();
+      if (frag.frag_offset() == 0 && !pkt.has_l4_header() &&
+          (proto == wire::ip_proto::tcp || proto == wire::ip_proto::udp ||
+           proto == wire::ip_proto::sctp || proto == wire::ip_proto::icmpv6))
+        return refuse(fragment_status::invalid);
+    } else {
+      hlen = static_cast<std::uint32_t>(pkt.ip_header_len());
+      k.id = pkt.ipv4().ident();
+      k.protocol = pkt.ipv4().protocol();
+    }
+    if (l3_len <= hlen) return refuse(fragment_status::invalid);
     const std::uint32_t payload = l3_len - hlen;
     const std::uint32_t offset = static_cast<std::uint32_t>(pkt.fragment_offset());
     const bool last = !pkt.more_fragments();
-    if (offset + payload + hlen > 65535 || (!last && payload % 8 != 0) || payload == 0)
-      return refuse(fragment_status::invalid);
+    // IPv4: the whole datagram within 65 535 bytes; IPv6: its payload (IPV6_MAXPLEN), counting
+    // the unfragmentable extension headers.
+    const std::uint32_t limit_used = v6 ? where.fragment_header_at - 40 + offset + payload : offset + payload + hlen;
+    if (limit_used > 65535 || (!last && payload % 8 != 0)) return refuse(fragment_status::invalid);
     const std::size_t frame_len = pkt.l3_offset() + l3_len;
     if (frame_len > cfg_.slot_bytes) return refuse(fragment_status::too_large);
-    key k;
-    std::memcpy(k.src.data(), pkt.key().src_addr.data(), 4);
-    std::memcpy(k.dst.data(), pkt.key().dst_addr.data(), 4);
-    k.id = ip.ident();
-    k.protocol = ip.protocol();
+    k.family = v6 ? 1 : 0;
+    const std::size_t n = v6 ? 16 : 4;
+    std::memcpy(k.src.data(), pkt.key().src_addr.data(), n);
+    std::memcpy(k.dst.data(), pkt.key().dst_addr.data(), n);
     std::uint32_t q = find(k);
     if (q == none) {
       q = create(k, now);
@@ -152,6 +188,7 @@ class fragment_table {
     e.pieces[at] = {std::span(dst, frame_len), offset, payload,
                     static_cast<std::uint32_t>(pkt.l3_offset()), l3_len};
     e.slot_of[at] = s;
+    if (offset == 0) e.where = where;  // the first fragment's layout is the datagram's
     ++e.count;
     e.have += payload;
     e.max_end = std::max(e.max_end, end);
@@ -173,8 +210,10 @@ class fragment_table {
   }
   /// The largest IP packet among them (TUN refragments at this size, ipvs-notes 0B).
   [[nodiscard]] std::uint32_t largest_l3(std::uint32_t q) const noexcept { return queues_[q].largest_l3; }
-  /// The datagram's payload length.
+  /// The datagram's payload length (IPv6: its fragmentable part).
   [[nodiscard]] std::uint32_t total(std::uint32_t q) const noexcept { return queues_[q].total; }
+  /// Where the first fragment's IPv6 fragment header is.
+  [[nodiscard]] const queue_info& info(std::uint32_t q) const noexcept { return queues_[q].where; }
 
   /// Frees a datagram's queue and its fragments' slots.
   void release(std::uint32_t q) noexcept {
@@ -182,23 +221,9 @@ class fragment_table {
     unlink(q);
   }
 
-  /// Drops datagrams older than the timeout (call once per burst; O(expired)).
+  /// Drops datagrams older than their family's timeout (call once per burst; O(expired)).
   std::uint32_t expire(std::int64_t now) noexcept {
-    std::uint32_t n = 0;
-    while (order_count_ != 0) {
-      const auto& [q, born] = order_[order_head_];
-      const queue& e = queues_[q];
-      if (e.used && e.born == born && !e.complete) {
-        if (now - born < cfg_.timeout_ns) break;
-        stats_.dropped += e.count;
-        ++stats_.expired;
-        unlink(q);
-        ++n;
-      }
-      order_head_ = (order_head_ + 1) % static_cast<std::uint32_t>(order_.size());
-      --order_count_;
-    }
-    return n;
+    return expire(order_[0], cfg_.timeout_ns, now) + expire(order_[1], cfg_.timeout_v6_ns, now);
   }
 
   [[nodiscard]] const fragment_stats& stats() const noexcept { return stats_; }
@@ -207,19 +232,23 @@ class fragment_table {
   }
   [[nodiscard]] std::uint32_t fragments_held() const noexcept { return cfg_.slots - n_free_slots_; }
   [[nodiscard]] std::size_t memory_bytes() const noexcept {
-    return std::size_t{cfg_.slots} * cfg_.slot_bytes + queues_.size() * sizeof(queue);
+    return std::size_t{cfg_.slots} * (cfg_.slot_bytes + sizeof(std::uint32_t)) +
+           queues_.size() * (sizeof(queue) + sizeof(std::uint32_t)) +
+           buckets_.size() * sizeof(std::uint32_t) + 2 * order_[0].entries.size() * sizeof(born_entry);
   }
   [[nodiscard]] const fragment_config& config() const noexcept { return cfg_; }
 
  private:
   struct key {
-    std::array<std::uint8_t, 4> src{}, dst{};
-    std::uint16_t id = 0;
-    std::uint8_t protocol = 0;
+    std::array<std::uint8_t, 16> src{}, dst{};
+    std::uint32_t id = 0;
+    std::uint8_t protocol = 0;  // IPv4 only (RFC 791's key); 0 for IPv6
+    std::uint8_t family = 0;    // 0: IPv4, 1: IPv6
     friend bool operator==(const key&, const key&) = default;
   };
   struct queue {
     key k;
+    queue_info where;
     bool used = false;
     bool complete = false;
     std::int64_t born = 0;
@@ -235,14 +264,34 @@ class fragment_table {
     return b;
   }
   [[nodiscard]] std::size_t bucket(const key& k) const noexcept {
-    std::uint64_t h = 0;
-    std::memcpy(&h, k.src.data(), 4);
-    std::uint32_t d;
-    std::memcpy(&d, k.dst.data(), 4);
-    h = (h << 32 | d) * 0x9E37'79B9'7F4A'7C15ull;
-    h ^= (std::uint64_t{k.id} << 8 | k.protocol) * 0xC2B2'AE3D'27D4'EB4Full;
-    h ^= h >> 29;
+    std::uint64_t h = (std::uint64_t{k.id} << 16 | std::uint64_t{k.protocol} << 8 | k.family) * 0xC2B2'AE3D'27D4'EB4Full;
+    for (std::size_t i = 0; i < 16; i += 8) {
+      std::uint64_t s, d;
+      std::memcpy(&s, k.src.data() + i, 8);
+      std::memcpy(&d, k.dst.data() + i, 8);
+      h = (h ^ s) * 0x9E37'79B9'7F4A'7C15ull;
+      h = (h ^ d) * 0x9E37'79B9'7F4A'7C15ull;
+      h ^= h >> 29;
+    }
     return static_cast<std::size_t>(h) & (buckets_.size() - 1);
+  }
+  /// Walks the IPv6 header chain to the fragment header (the parser saw it; its offset is not
+  /// kept in the view): where it is and which byte names it. False if it is not there.
+  static bool ipv6_fragment_header(const wire::packet_view& pkt, queue_info& where) noexcept {
+    const auto l3 = pkt.l3();
+    std::size_t off = wire::ipv6_view::header_len, names = 6;
+    std::uint8_t nh = pkt.ipv6().next_header();
+    for (std::size_t i = 0; i < wire::max_ipv6_extensions && nh != wire::ip_proto::ipv6_frag; ++i) {
+      if (!wire::is_ipv6_extension(nh)) return false;
+      auto ext = wire::ipv6_ext_view::make(l3.subspan(off), nh);
+      if (!ext) return false;
+      names = off;
+      nh = ext->next_header();
+      off += ext->header_len();
+    }
+    if (nh != wire::ip_proto::ipv6_frag || off + 8 > l3.size()) return false;
+    where = {wire::ip_family::v6, static_cast<std::uint32_t>(off), static_cast<std::uint32_t>(names)};
+    return true;
   }
   [[nodiscard]] std::uint32_t find(const key& k) const noexcept {
     for (std::uint32_t q = buckets_[bucket(k)]; q != none; q = queues_[q].next)
@@ -251,20 +300,22 @@ class fragment_table {
   }
   std::uint32_t create(const key& k, std::int64_t now) noexcept {
     if (n_free_queues_ == 0) return none;
-    if (order_count_ == order_.size()) compact_order();
-    if (order_count_ == order_.size()) return none;
+    order_ring& r = order_[k.family];
+    if (r.count == r.entries.size()) compact(r);
+    if (r.count == r.entries.size()) return none;
     const std::uint32_t q = free_queues_[--n_free_queues_];
     queue& e = queues_[q];
     e.k = k;
     e.used = true;
     e.complete = false;
     e.born = now;
+    e.where = {};
     e.count = e.have = e.total = e.max_end = e.largest_l3 = 0;
     const std::size_t b = bucket(k);
     e.next = buckets_[b];
     buckets_[b] = q;
-    order_[(order_head_ + order_count_) % order_.size()] = {q, now};
-    ++order_count_;
+    r.entries[(r.head + r.count) % r.entries.size()] = {q, now};
+    ++r.count;
     return q;
   }
   void unlink(std::uint32_t q) noexcept {
@@ -278,16 +329,45 @@ class fragment_table {
     e.used = false;
     free_queues_[n_free_queues_++] = q;
   }
-  // Drops released queues' entries from the creation-order ring (they pile up behind a live one).
-  void compact_order() noexcept {
-    const auto size = static_cast<std::uint32_t>(order_.size());
-    std::uint32_t kept = 0;
-    for (std::uint32_t i = 0; i < order_count_; ++i) {
-      const born_entry b = order_[(order_head_ + i) % size];
-      const queue& e = queues_[b.q];
-      if (e.used && e.born == b.born && !e.complete) order_[(order_head_ + kept++) % size] = b;
+  struct born_entry {
+    std::uint32_t q = 0;
+    std::int64_t born = 0;
+  };
+  // Queues in creation order, one ring per family (each family's deadline order).
+  struct order_ring {
+    std::vector<born_entry> entries;
+    std::uint32_t head = 0, count = 0;
+  };
+  [[nodiscard]] bool waiting(const born_entry& b) const noexcept {
+    const queue& e = queues_[b.q];
+    return e.used && e.born == b.born && !e.complete;
+  }
+  std::uint32_t expire(order_ring& r, std::int64_t timeout, std::int64_t now) noexcept {
+    std::uint32_t n = 0;
+    const auto size = static_cast<std::uint32_t>(r.entries.size());
+    while (r.count != 0) {
+      const born_entry b = r.entries[r.head];
+      if (waiting(b)) {
+        if (now - b.born < timeout) break;
+        stats_.dropped += queues_[b.q].count;
+        ++stats_.expired;
+        unlink(b.q);
+        ++n;
+      }
+      r.head = (r.head + 1) % size;
+      --r.count;
     }
-    order_count_ = kept;
+    return n;
+  }
+  // Drops released queues' entries from a ring (they pile up behind a live one).
+  void compact(order_ring& r) noexcept {
+    const auto size = static_cast<std::uint32_t>(r.entries.size());
+    std::uint32_t kept = 0;
+    for (std::uint32_t i = 0; i < r.count; ++i) {
+      const born_entry b = r.entries[(r.head + i) % size];
+      if (waiting(b)) r.entries[(r.head + kept++) % size] = b;
+    }
+    r.count = kept;
   }
   fragment_status refuse(fragment_status s) noexcept {
     ++stats_.dropped;
@@ -308,12 +388,7 @@ class fragment_table {
   std::vector<std::uint32_t> buckets_;
   std::vector<std::uint32_t> free_queues_;
   std::uint32_t n_free_queues_ = 0;
-  struct born_entry {
-    std::uint32_t q = 0;
-    std::int64_t born = 0;
-  };
-  std::vector<born_entry> order_;  // queues in creation order (their deadline order)
-  std::uint32_t order_head_ = 0, order_count_ = 0;
+  std::array<order_ring, 2> order_;
   fragment_stats stats_;
 };
 

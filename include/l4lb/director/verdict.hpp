@@ -70,10 +70,10 @@ enum class director_drop : std::uint8_t {
                         ///< invalid (ip_route_input's martian rules)
   land,                 ///< source is a VIP or one of the director's addresses
   ipv6_udp_zero_checksum,  ///< RFC 8200 8.1: IPv6 UDP must carry a checksum
-  fragment_ipv6,        ///< an IPv6 fragment: reassembly is built for IPv4 only so far
   fragment_duplicate,   ///< an exact duplicate of a fragment held (ip_frag_queue)
   fragment_overlap,     ///< overlapping fragments: the whole datagram dropped
-  fragment_invalid,     ///< past 65 535 bytes, or a non-last fragment not a multiple of 8
+  fragment_invalid,     ///< past 65 535 bytes, a non-last fragment not a multiple of 8, an
+                        ///< empty one, an IPv6 first fragment without its L4 header (RFC 7112)
   fragment_too_large,   ///< a fragment bigger than the reassembly slots
   fragment_too_many,    ///< more fragments than one datagram may have (64)
   fragment_no_room,     ///< the reassembly pool (or this burst's output room) is full
@@ -94,7 +94,6 @@ enum class director_drop : std::uint8_t {
     case director_drop::martian_source: return "martian_source";
     case director_drop::land: return "land";
     case director_drop::ipv6_udp_zero_checksum: return "ipv6_udp_zero_checksum";
-    case director_drop::fragment_ipv6: return "fragment_ipv6";
     case director_drop::fragment_duplicate: return "fragment_duplicate";
     case director_drop::fragment_overlap: return "fragment_overlap";
     case director_drop::fragment_invalid: return "fragment_invalid";

@@ -1,7 +1,8 @@
 // IPv4 fragmentation of a frame the director forwards, into buffers the caller lends: what the
 // kernel does to an over-MTU IPv4 packet without DF after IPVS let it through (DR: the packet
 // itself; TUN: the outer packet after encapsulation; ipvs-notes 0A "Egress MTU", 0B "Fragments").
-// IPv6 is never fragmented on the way (RFC 8200 5: Packet Too Big instead).
+// IPv6 is never fragmented on the way (RFC 8200 5: Packet Too Big instead), except the outer
+// packet of a reassembled datagram the director tunnels in IPv6 (fragment_ipv6).
 //
 // The procedure of RFC 791 3.2 "An Example Fragmentation Procedure", with the choices of Linux's
 // ip_do_fragment (net/ipv4/ip_output.c, slow path) and ip_options_fragment (ip_options.c):
@@ -31,6 +32,8 @@
 #include "l4lb/forward/forward_error.hpp"
 #include "l4lb/wire/checksum.hpp"
 #include "l4lb/wire/detail/byte_access.hpp"
+#include "l4lb/wire/flow_key.hpp"
+#include "l4lb/wire/ipv6.hpp"
 
 namespace l4lb::forward {
 
@@ -133,6 +136,103 @@ inline void blank_uncopied_options(std::span<std::byte> options) noexcept {
     wd::store_be16(h.data() + 6, static_cast<std::uint16_t>((mf ? 0x2000u : 0u) | ((base_units + start / 8) & 0x1FFFu)));
     wd::store_be16(h.data() + 10, 0);
     wd::store_be16(h.data() + 10, wire::ipv4_header_checksum(h));
+    out[i] = f;
+  }
+  return count;
+}
+
+/// The unfragmentable part of an IPv6 packet (RFC 8200 4.5, ip6_find_1stfragopt): the IPv6
+/// header, then Hop-by-Hop, Routing, and Destination Options that precede a Routing header.
+/// Returns its length and the offset of the byte naming what follows it (6: the IPv6 header's
+/// next header); 0 if the chain does not fit in `ip`.
+[[nodiscard]] inline std::size_t ipv6_unfragmentable_len(std::span<const std::byte> ip, std::size_t& names) noexcept {
+  namespace wd = wire::detail;
+  std::size_t off = 40;
+  names = 6;
+  std::uint8_t nh = wd::load_u8(ip.data() + 6);
+  for (std::size_t i = 0; i < wire::max_ipv6_extensions; ++i) {
+    bool take = nh == wire::ip_proto::hopopt || nh == wire::ip_proto::ipv6_route;
+    if (nh == wire::ip_proto::ipv6_opts) {
+      // Destination Options belong to the unfragmentable part only when a Routing header follows.
+      if (ip.size() < off + 2) return 0;
+      take = wd::load_u8(ip.data() + off) == wire::ip_proto::ipv6_route;
+    }
+    if (!take) return off;
+    if (ip.size() < off + 2) return 0;
+    const std::size_t len = (std::size_t{wd::load_u8(ip.data() + off + 1)} + 1) * 8;
+    if (ip.size() < off + len) return 0;
+    names = off;
+    nh = wd::load_u8(ip.data() + off);
+    off += len;
+  }
+  return off;
+}
+
+/// How many fragments an IPv6 packet of `ip_len` bytes with a `unfragmentable`-byte
+/// unfragmentable part becomes at `max_ip_len` bytes per fragment (each with an 8-byte fragment
+/// header): 1 if it fits, 0 if a fragment cannot hold 8 data bytes.
+[[nodiscard]] constexpr std::size_t ipv6_fragment_count(std::size_t ip_len, std::size_t unfragmentable,
+                                                        std::size_t max_ip_len) noexcept {
+  if (ip_len <= max_ip_len) return 1;
+  const std::size_t unit = ipv4_fragment_data_len(unfragmentable + 8, max_ip_len);
+  if (unit == 0 || ip_len < unfragmentable) return 0;
+  return (ip_len - unfragmentable + unit - 1) / unit;
+}
+
+/// Splits the IPv6 packet after `l3_offset` bytes of `frame` into fragments of at most
+/// `max_ip_len` bytes each (ip6_fragment's slow path, RFC 8200 4.5), written to `out` (each
+/// span is shrunk to its frame). Every fragment: the L2 header, the unfragmentable part with its
+/// payload length set and its last next-header naming the fragment header, a fragment header
+/// (the original next header, the offset, M on all but the last, `ident`), then the data; all but
+/// the last carry the largest multiple of 8 data bytes that fits. A packet that fits is copied
+/// whole. The director uses it for a reassembled datagram it tunnels in IPv6 (ipvs-notes 0B:
+/// fragments no larger than the largest one received).
+/// Errors: truncated, malformed (not IPv6, a chain that does not fit, or a packet that already
+/// has a fragment header), mtu_too_small, fragment_buffers_too_small (see ipv6_fragment_count()).
+[[nodiscard]] inline expected<std::size_t, forward_error> fragment_ipv6(std::span<const std::byte> frame,
+                                                                       std::size_t l3_offset, std::size_t max_ip_len,
+                                                                       std::uint32_t ident,
+                                                                       std::span<std::span<std::byte>> out) noexcept {
+  namespace wd = wire::detail;
+  if (frame.size() < l3_offset + 40) return unexpected{forward_error::truncated};
+  const auto ip = frame.subspan(l3_offset);
+  if ((wd::load_u8(ip.data()) >> 4) != 6) return unexpected{forward_error::malformed};
+  const std::size_t ip_len = 40 + std::size_t{wd::load_be16(ip.data() + 4)};
+  if (ip.size() < ip_len) return unexpected{forward_error::truncated};
+  std::size_t names = 0;
+  const std::size_t unfrag = ipv6_unfragmentable_len(ip.first(ip_len), names);
+  if (unfrag == 0) return unexpected{forward_error::malformed};
+  const std::size_t count = ipv6_fragment_count(ip_len, unfrag, max_ip_len);
+  if (count == 0) return unexpected{forward_error::mtu_too_small};
+  if (count > out.size()) return unexpected{forward_error::fragment_buffers_too_small};
+  const std::uint8_t next = wd::load_u8(ip.data() + names);
+  if (count > 1 && next == wire::ip_proto::ipv6_frag) return unexpected{forward_error::malformed};
+  const std::size_t data_len = ip_len - unfrag;
+  const std::size_t unit = count == 1 ? data_len : ipv4_fragment_data_len(unfrag + 8, max_ip_len);
+  for (std::size_t i = 0; i < count; ++i) {
+    const std::size_t len = std::min(unit, data_len - i * unit);
+    if (out[i].size() < l3_offset + unfrag + (count > 1 ? 8 : 0) + len)
+      return unexpected{forward_error::fragment_buffers_too_small};
+  }
+  if (count == 1) {
+    std::memcpy(out[0].data(), frame.data(), l3_offset + ip_len);
+    out[0] = out[0].first(l3_offset + ip_len);
+    return count;
+  }
+  for (std::size_t i = 0; i < count; ++i) {
+    const std::size_t start = i * unit;
+    const std::size_t len = std::min(unit, data_len - start);
+    auto f = out[i].first(l3_offset + unfrag + 8 + len);
+    std::memcpy(f.data(), frame.data(), l3_offset + unfrag);
+    std::byte* h = f.data() + l3_offset;
+    wd::store_be16(h + 4, static_cast<std::uint16_t>(unfrag - 40 + 8 + len));
+    wd::store_u8(h + names, wire::ip_proto::ipv6_frag);
+    std::byte* fh = h + unfrag;
+    wd::store_u8(fh, next);
+    wd::store_u8(fh + 1, 0);
+    wd::store_be16(fh + 2, static_cast<std::uint16_t>(((start / 8) << 3) | (i + 1 < count ? 1u : 0u)));
+    wd::store_be32(fh + 4, ident);
+    std::memcpy(fh + 8, ip.data() + unfrag + start, len);
     out[i] = f;
   }
   return count;

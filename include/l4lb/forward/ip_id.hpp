@@ -1,5 +1,6 @@
 // IPv4 identification numbers for the IPv4 headers a director writes itself (a tunnel's outer
-// header when the inner packet has no DF, the ICMP answers), picked the way Linux picks them for
+// header when the inner packet has no DF, the ICMP answers), and IPv6 fragment identifications
+// for the fragments it sends, picked the way Linux picks them for
 // packets without DF (net/ipv4/route.c ip_select_ident -> ip_idents_reserve): a table of 2048
 // counters (IP_IDENTS_SZ), the counter chosen by a hash of (destination, source, protocol), each
 // packet taking its counter's next value. IDs toward one destination then repeat only after 65536
@@ -45,6 +46,14 @@ class ip_id_generator {
   [[nodiscard]] std::uint16_t next(const wire::ip_address& src, const wire::ip_address& dst,
                                    std::uint8_t protocol) noexcept {
     return next(src.family(), src.raw().data(), dst.raw().data(), protocol);
+  }
+  /// The next 32-bit IPv6 fragment identification for `src` -> `dst` (16 network-order bytes
+  /// each): the same counters keyed by the two addresses alone, as ipv6_select_ident
+  /// (net/ipv6/output_core.c) takes its ID from ip_idents_reserve.
+  [[nodiscard]] std::uint32_t next_ipv6_fragment(const void* src, const void* dst) noexcept {
+    const std::uint64_t h = wire::hash_bytes(src, 16, wire::hash_bytes(dst, 16, seed_ ^ 44));
+    const std::size_t bucket = static_cast<std::size_t>(h % buckets);
+    return static_cast<std::uint32_t>(h >> 32) + counters_[bucket].fetch_add(1, std::memory_order_relaxed);
   }
 
  private:
