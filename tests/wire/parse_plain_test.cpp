@@ -1,8 +1,9 @@
 // parse()'s straight path for plain frames (Ethernet, IPv4 without options or fragmentation,
 // TCP or UDP) against the general path: over every frame of the bundled captures and thousands
 // of mutations and truncations of them, under every parse_options combination, whenever the
-// straight path accepts a frame the general one accepts it too with identical facts; and it does
-// accept the plain frames (else the director's fast case would silently be the slow one).
+// straight path accepts a frame the general one accepts it too with identical facts; parse_into (the
+// bulk form) agrees with parse(); and the plain frames do take the straight path (else the
+// director's fast case would silently be the slow one).
 #include <doctest/doctest.h>
 
 #include <cstring>
@@ -43,6 +44,29 @@ void compare(std::span<const std::byte> frame, const parse_options& opt, tally& 
   const bool took = parser::run_plain_ipv4(frame, opt, fast);
   const drop_reason r = parser::run(frame, true, opt, general);
   ++t.checked;
+  // parse_into (the director's bulk form) gives what parse() gives.
+  std::vector<std::byte> copy(frame.begin(), frame.end());
+  union slot {
+    slot() noexcept {}
+    l4lb::wire::packet_view v;
+  } at;
+  const auto whole = l4lb::wire::parse(std::span<std::byte>(copy), opt);
+  const drop_reason into = l4lb::wire::parse_into(copy, opt, &at.v);
+  CHECK(into == (whole ? drop_reason::none : whole.error()));
+  if (whole && into == drop_reason::none) {
+    CHECK(at.v.key() == whole->key());
+    CHECK(at.v.frame().data() == whole->frame().data());
+    CHECK(at.v.l3_offset() == whole->l3_offset());
+    CHECK(at.v.l3_len() == whole->l3_len());
+    CHECK(at.v.l4_offset() == whole->l4_offset());
+    CHECK(at.v.payload_offset() == whole->payload_offset());
+    CHECK(at.v.payload().size() == whole->payload().size());
+    CHECK(at.v.tcp_flags() == whole->tcp_flags());
+    CHECK(at.v.has_l4_header() == whole->has_l4_header());
+    CHECK(at.v.has_ports() == whole->has_ports());
+    CHECK(at.v.is_fragment() == whole->is_fragment());
+    CHECK(at.v.is_icmp_error() == whole->is_icmp_error());
+  }
   if (!took) {
     CHECK(fast == packet_facts{});  // untouched when it declines
     return;

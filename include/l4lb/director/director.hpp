@@ -202,12 +202,11 @@ class director {
     std::size_t n4 = 0;
     const wire::parse_options popt{snap_->settings.verify_ipv4_checksum, true};
     for (std::size_t i = 0; i < n; ++i) {
-      auto p = wire::parse(frames[i].frame(), popt);
-      if (!p) {
-        out[i] = parse_failure(p.error());
+      if (const auto e = wire::parse_into(frames[i].frame(), popt, &pkts[i].v); e != wire::drop_reason::none) {
+        out[i] = parse_failure(e);
         continue;
       }
-      std::construct_at(&pkts[i].v, *p);
+      const wire::packet_view* p = &pkts[i].v;
       parsed |= std::uint64_t{1} << i;
       if (p->is_ipv4() && p->has_ports() && !p->is_icmp_error()) {
         keys4[n4] = conn::conn_key_v4::from_flow(p->key());
@@ -239,13 +238,13 @@ class director {
         counters_.count(out[i]);
         continue;
       }
-      reply_slot_ = std::span<std::byte>(reply_arena_.get() + i * reply_room, reply_room);
       if (fast_lane_ && pre[i] != conn::no_conn &&
-          established_fast_v4(frames[i], pkts[i].v, pre[i], *hint[i], found_version, now, out[i])) {
+          established_fast_v4(frames[i], pkts[i].v, pre[i], *hint[i], found_version, now, i, out[i])) {
         ++fast_lane_packets_;
         counters_.count(out[i]);
         continue;
       }
+      reply_slot_ = reply_room_of(i);
       const std::uint32_t mark = marks.size() > i ? marks[i] : 0;
       out[i] = decide(frames[i], pkts[i].v, pre[i], hint[i], hint[i] ? hint_hash[i] : 0, mark, now);
       counters_.count(out[i]);
@@ -399,13 +398,19 @@ class director {
 
   // ------------------------------------------------------------------ the decision
 
+  /// An IPv4 source's first octet: this-net, loopback, class D/E (no branches: the fast lane's).
+  [[nodiscard]] static bool martian_source_v4(std::uint8_t first) noexcept {
+    return (first == 0) | (first == 127) | (first >= 224);
+  }
+  /// The reply arena's room for frame `i` of the burst (answers the director builds).
+  [[nodiscard]] std::span<std::byte> reply_room_of(std::size_t i) const noexcept {
+    return std::span<std::byte>(reply_arena_.get() + i * reply_room, reply_room);
+  }
+
   /// ip_route_input's martian source rules and the 'land' rule (source = a VIP or ours).
   [[nodiscard]] bool martian_source(const wire::flow_key& k) const noexcept {
     const auto& a = k.src_addr;
-    if (k.family == wire::ip_family::v4) {
-      if (a[0] == 0 || a[0] == 127 || a[0] >= 224) return true;  // this-net, loopback, class D/E
-      return false;
-    }
+    if (k.family == wire::ip_family::v4) return martian_source_v4(a[0]);
     bool zero = true;
     for (auto b : a) zero = zero && b == 0;
     if (zero) return true;                                   // ::
@@ -627,8 +632,8 @@ class director {
   [[gnu::always_inline]] bool established_fast_v4(forward::frame_buffer& buf, const wire::packet_view& pkt,
                                                   conn::conn_ref ref, const conn::conn_key_v4& key,
                                                   std::uint64_t found_version, std::int64_t now,
-                                                  verdict& out) noexcept {
-    if (pkt.is_fragment() || pkt.has_ipv4_options() || martian_source(pkt.key())) return false;
+                                                  std::size_t index, verdict& out) noexcept {
+    if (pkt.is_fragment() || pkt.has_ipv4_options() || martian_source_v4(pkt.key().src_addr[0])) return false;
     const std::uint8_t proto = pkt.protocol();
     if (proto != wire::ip_proto::tcp && proto != wire::ip_proto::udp) return false;
     // conn::input_flags for a TCP/UDP packet with its L4 header.
@@ -656,14 +661,15 @@ class director {
     // encapsulated below by tunnel_encapsulate (GUE, GRE, IPv6 outer, over the MTU).
     if (frame.empty() && m != forward_method::tunnel) return false;
     if (!frame.empty())
-      out = forwarded_plain(frame, m, handle,
-                            m == forward_method::route  ? d.dr.l2.dst
-                            : m == forward_method::masq ? d.nat.l2.dst
-                                                        : d.tunnel.l2.dst);
+      set_forwarded_plain(out, frame, m, handle,
+                          m == forward_method::route  ? d.dr.l2.dst
+                          : m == forward_method::masq ? d.nat.l2.dst
+                                                      : d.tunnel.l2.dst);
     // From here on, what established() does.
     (void)v4_.on_packet(ref, flags, conn::direction::input, now);
     count_in(d, handle, pkt);
     if (frame.empty()) {
+      reply_slot_ = reply_room_of(index);
       out = from_forward(forward::tunnel_encapsulate(buf, pkt, d.spec.endpoint.address, d.tunnel, reply_slot_),
                          m, handle, d.tunnel.l2.dst, false);
     }
@@ -696,12 +702,18 @@ class director {
   static verdict forwarded_plain(std::span<std::byte> frame, forward_method m, std::uint32_t handle,
                                  const wire::mac_address& next_hop) noexcept {
     verdict v;
+    set_forwarded_plain(v, frame, m, handle, next_hop);
+    return v;
+  }
+  /// The same, written in place (the lane's: no 64-byte temporary copied per packet).
+  static void set_forwarded_plain(verdict& v, std::span<std::byte> frame, forward_method m,
+                                  std::uint32_t handle, const wire::mac_address& next_hop) noexcept {
+    v = verdict{};
     v.kind = verdict_kind::forward;
     v.frame = frame;
     v.method = m;
     v.dest = handle;
     v.next_hop = next_hop;
-    return v;
   }
 
   verdict from_forward(const forward::forward_result& r, forward_method m, std::uint32_t handle,
