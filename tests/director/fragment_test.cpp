@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include "director/director_support.hpp"
+#include "support/tshark.hpp"
 
 using namespace director_test;
 
@@ -350,6 +351,14 @@ TEST_CASE("fragments, IPv6 NAT: destination in every fragment, port and L4 check
   CHECK(frag_be16(joined, fh6 + 2) == 5353);  // UDP destination port
   CHECK(checksums_ok(joined));           // the UDP checksum holds over the whole datagram
   CHECK(l.control.connections(sec).size() == 1);
+  // tshark reassembles what was sent: one ID, the datagram's UDP checksum good.
+  if (l4lb::test::tshark_available()) {
+    const auto rows = l4lb::test::tshark_rows(v.frames, "-o udp.check_checksum:TRUE -T fields -E separator='|' "
+                                                        "-e ipv6.fraghdr.offset -e udp.dstport -e udp.checksum.status");
+    REQUIRE(rows.size() == 2);
+    CHECK(rows[0].substr(0, 2) == "0|");
+    CHECK(rows[1] == "154|5353|1");
+  }
 }
 
 TEST_CASE("fragments, IPv6: invalid first fragments, overlaps and a zero UDP checksum are named drops") {

@@ -7,13 +7,11 @@
 #include <doctest/doctest.h>
 
 #include <array>
-#include <cstdio>
-#include <cstdlib>
-#include <filesystem>
 #include <string>
 #include <vector>
 
 #include "forward/forward_test_support.hpp"
+#include "support/tshark.hpp"
 #include "l4lb/forward/dr.hpp"
 #include "l4lb/forward/fragment.hpp"
 #include "l4lb/forward/tunnel.hpp"
@@ -343,39 +341,6 @@ TEST_CASE("direct_route / tunnel_encapsulate: the fragment action, then fragment
 }
 
 // ---- tshark ------------------------------------------------------------------------------------
-
-namespace {
-bool tshark_available() {
-  static const bool ok = std::system("tshark -v > /dev/null 2>&1") == 0;
-  return ok;
-}
-
-// Runs tshark over frames; one line of the given fields per frame.
-std::vector<std::string> tshark_rows(std::span<const std::span<std::byte>> frames, const std::string& options) {
-  namespace fs = std::filesystem;
-  const fs::path dir = fs::temp_directory_path() / ("l4lb_fragment_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  io::pcap_writer w;
-  std::int64_t t = 0;
-  for (const auto& f : frames) w.add(t += 1000, f);
-  const fs::path pcap = dir / "fragments.pcap";
-  REQUIRE(w.save(pcap.string()));
-  const std::string cmd = "tshark -r '" + pcap.string() + "' " + options + " 2>/dev/null";
-  std::vector<std::string> rows;
-  FILE* p = popen(cmd.c_str(), "r");
-  char line[4096];
-  while (p != nullptr && fgets(line, sizeof line, p) != nullptr) {
-    std::string s(line);
-    while (!s.empty() && s.back() == '\n') s.pop_back();
-    rows.push_back(s);
-  }
-  if (p != nullptr) pclose(p);
-  std::error_code ec;
-  fs::remove_all(dir, ec);
-  return rows;
-}
-
-}  // namespace
 
 TEST_SUITE("forward") {
 TEST_CASE("fragment_ipv4: tshark reassembles the fragments, every header checksum good") {
