@@ -129,19 +129,31 @@ namespace detail {
   }
   const bool df = (d::load_be16(inner + 6) & 0x4000u) != 0;
   std::byte* const out = inner - outer;
+  const std::uint8_t ds = encapsulated_ds(d::load_u8(inner + 1));
+  const auto total = static_cast<std::uint16_t>(inner_len + outer);
+  const std::uint16_t id = df ? std::uint16_t{0}
+                              : ip_ids_or_default(cfg.ip_ids).next(wire::ip_family::v4, cfg.local.raw().data(),
+                                                                   real_server.raw().data(), wire::ip_proto::ipip);
+  const std::uint16_t flags = df ? std::uint16_t{0x4000} : std::uint16_t{0};
+  const std::uint8_t* const src = cfg.local.raw().data();
+  const std::uint8_t* const dst = real_server.raw().data();
   d::store_u8(out, 0x45);
-  d::store_u8(out + 1, encapsulated_ds(d::load_u8(inner + 1)));
-  d::store_be16(out + 2, static_cast<std::uint16_t>(inner_len + outer));
-  d::store_be16(out + 4, df ? std::uint16_t{0}
-                            : ip_ids_or_default(cfg.ip_ids).next(wire::ip_family::v4, cfg.local.raw().data(),
-                                                                 real_server.raw().data(), wire::ip_proto::ipip));
-  d::store_be16(out + 6, df ? std::uint16_t{0x4000} : std::uint16_t{0});
+  d::store_u8(out + 1, ds);
+  d::store_be16(out + 2, total);
+  d::store_be16(out + 4, id);
+  d::store_be16(out + 6, flags);
   d::store_u8(out + 8, ttl);
   d::store_u8(out + 9, wire::ip_proto::ipip);
-  d::store_be16(out + 10, 0);
-  std::memcpy(out + 12, cfg.local.raw().data(), 4);
-  std::memcpy(out + 16, real_server.raw().data(), 4);
-  d::store_be16(out + 10, wire::ipv4_header_checksum(std::span<const std::byte>(out, outer)));
+  std::memcpy(out + 12, src, 4);
+  std::memcpy(out + 16, dst, 4);
+  // The header checksum from the values, not read back from the bytes just stored (RFC 1071's
+  // sum of 16-bit words): a wide load over narrow stores waits for them to retire.
+  const auto word = [](const std::uint8_t* p) { return std::uint32_t{p[0]} << 8 | p[1]; };
+  std::uint32_t sum = (0x4500u | ds) + total + id + flags + (std::uint32_t{ttl} << 8 | wire::ip_proto::ipip) +
+                      word(src) + word(src + 2) + word(dst) + word(dst + 2);
+  sum = (sum & 0xFFFFu) + (sum >> 16);
+  sum = (sum & 0xFFFFu) + (sum >> 16);
+  d::store_be16(out + 10, static_cast<std::uint16_t>(~sum));
   std::byte* const l2 = out - eth;
   std::memcpy(l2, cfg.l2.dst.bytes.data(), 6);
   std::memcpy(l2 + 6, cfg.l2.src.bytes.data(), 6);
