@@ -488,4 +488,126 @@ TEST_CASE("fragments over the egress MTU: IPv4 refragmented at it, IPv6 too big,
   joined = join(v.frames);
   CHECK(joined.size() == 14 + 20 + whole.size() - 14);  // the whole datagram, not its first part
 }
+
+TEST_CASE("fragments, NAT replies: reassembled, the source in every fragment, port and checksum in the first") {
+  lab l;
+  l.must(add_service{service(dns, "rr")});
+  l.must(add_service{service(dns6, "rr")});
+  l.must(add_dest{dns, server("198.18.0.12:5353", forward_method::masq)});
+  l.must(add_dest{dns6, server("[fd00:198:18::12]:5353", forward_method::masq)});
+  REQUIRE(l.send(udp4("198.18.1.10", 5000, "198.18.0.100", 53), sec).kind == verdict_kind::forward);
+  // The server's answer, larger than its MTU: three fragments, the first last.
+  const bytes answer = packet_builder{}.eth(director_mac, mac_of(ip("198.18.0.12")))
+                           .ipv4("198.18.0.12", "198.18.1.10", {.ident = 0x6161})
+                           .udp(5353, 5000)
+                           .payload(2000, 0x33)
+                           .build();
+  auto frags = cut(answer, 1000);
+  REQUIRE(frags.size() == 3);
+  CHECK(l.send(frags[1], sec).kind == verdict_kind::queued);
+  CHECK(l.send(frags[2], sec).kind == verdict_kind::queued);
+  verdict v = l.send(frags[0], sec);
+  REQUIRE(v.kind == verdict_kind::forward);
+  CHECK(v.to_client);
+  REQUIRE(v.frames.size() == 3);
+  for (std::size_t i = 0; i < 3; ++i) {
+    const auto& f = v.frames[i];
+    CHECK(f.size() == frags[i].size());
+    CHECK(std::to_integer<int>(f[26]) == 198);
+    CHECK(std::to_integer<int>(f[29]) == 100);  // from the VIP
+    CHECK(ipv4_dst(f) == "198.18.1.10");
+    CHECK(std::to_integer<int>(f[22]) == 63);
+    CHECK(l4lb::test::inet_checksum(f.subspan(14, 20)) == 0);
+    CHECK(frag_offset(f) == i * 1000);
+  }
+  const bytes joined = join(v.frames);
+  CHECK(frag_be16(joined, 34) == 53);  // the VIP's port
+  CHECK(checksums_ok(joined));
+  const auto st = l.control.service_stats(l.control.config().find(dns)->id);
+  CHECK(st.stats.out_packets == 1);
+  CHECK(st.stats.out_bytes == answer.size() - 14);
+  // A datagram from the server that no connection expects: its fragments go to the host.
+  auto stray = cut(packet_builder{}.eth(director_mac, mac_of(ip("198.18.0.12")))
+                       .ipv4("198.18.0.12", "198.18.1.99", {.ident = 0x6262})
+                       .udp(5353, 7000)
+                       .payload(1500, 0x34)
+                       .build(),
+                   1000);
+  CHECK(l.send(stray[0], sec).kind == verdict_kind::queued);
+  v = l.send(stray[1], sec);
+  CHECK(v.kind == verdict_kind::pass);
+  REQUIRE(v.frames.size() == 2);
+  CHECK(bytes(v.frames[0].begin(), v.frames[0].end()) == stray[0]);
+  // IPv6: the same, with one new identification.
+  const verdict q6 = l.send(packet_builder{}.eth(director_mac, client_router_mac)
+                                .ipv6("fd00:198:18:1::10", "fd00:198:18::100")
+                                .udp(5001, 53)
+                                .payload(10, 1)
+                                .build(),
+                            sec);
+  REQUIRE(q6.kind == verdict_kind::forward);
+  const bytes answer6 = packet_builder{}.eth(director_mac, mac_of(ip("fd00:198:18::12")))
+                            .ipv6("fd00:198:18::12", "fd00:198:18:1::10")
+                            .udp(5353, 5001)
+                            .payload(2000, 0x35)
+                            .build();
+  auto frags6 = cut6(answer6, 1232, 77);
+  CHECK(l.send(frags6[1], sec).kind == verdict_kind::queued);
+  v = l.send(frags6[0], sec);
+  REQUIRE(v.kind == verdict_kind::forward);
+  CHECK(v.to_client);
+  REQUIRE(v.frames.size() == 2);
+  for (const auto& f : v.frames) {
+    CHECK(wire::ipv6_view::unchecked(f.subspan(l2_6)).src() == ip("fd00:198:18::100").v6());
+    CHECK(frag_be32(f, fh6 + 4) != 77u);
+    CHECK(frag_be32(f, fh6 + 4) == frag_be32(v.frames[0], fh6 + 4));
+  }
+  const bytes joined6 = join6(v.frames);
+  CHECK(frag_be16(joined6, fh6) == 53);
+  CHECK(checksums_ok(joined6));
+}
+
+TEST_CASE("fragments, FullNAT: both ways, each fragment rewritten in place") {
+  director_config cfg = lab::small();
+  cfg.full_nat = true;
+  lab l(cfg);
+  auto fn = server("198.18.0.12:5353", forward_method::full_nat);
+  fn.full_nat_local = {ip("198.18.0.1")};
+  l.must(add_service{service(dns, "rr")});
+  l.must(add_dest{dns, fn});
+  auto frags = cut(big_udp(5300, 2000, 0x7070), 1000);
+  CHECK(l.send(frags[0], sec).kind == verdict_kind::queued);
+  CHECK(l.send(frags[1], sec).kind == verdict_kind::queued);
+  verdict v = l.send(frags[2], sec);
+  REQUIRE(v.kind == verdict_kind::forward);
+  CHECK(v.method == forward_method::full_nat);
+  REQUIRE(v.frames.size() == 3);
+  for (std::size_t i = 0; i < 3; ++i) {
+    CHECK(v.frames[i].size() == frags[i].size());
+    CHECK(std::to_integer<int>(v.frames[i][29]) == 1);  // from the local address
+    CHECK(ipv4_dst(v.frames[i]) == "198.18.0.12");
+  }
+  bytes joined = join(v.frames);
+  const std::size_t lport = frag_be16(joined, 34);
+  CHECK(frag_be16(joined, 36) == 5353);
+  CHECK(checksums_ok(joined));
+  // The server's fragmented answer to the local endpoint reaches the client from the VIP.
+  auto back = cut(packet_builder{}.eth(director_mac, mac_of(ip("198.18.0.12")))
+                      .ipv4("198.18.0.12", "198.18.0.1", {.ident = 0x7171})
+                      .udp(5353, static_cast<std::uint16_t>(lport))
+                      .payload(1800, 0x36)
+                      .build(),
+                  1000);
+  CHECK(l.send(back[1], sec).kind == verdict_kind::queued);
+  v = l.send(back[0], sec);
+  REQUIRE(v.kind == verdict_kind::forward);
+  CHECK(v.to_client);
+  REQUIRE(v.frames.size() == 2);
+  joined = join(v.frames);
+  CHECK(ipv4_dst(joined) == "198.18.1.10");
+  CHECK(std::to_integer<int>(joined[29]) == 100);
+  CHECK(frag_be16(joined, 34) == 53);
+  CHECK(frag_be16(joined, 36) == 5300);
+  CHECK(checksums_ok(joined));
+}
 }

@@ -341,6 +341,11 @@ class director_control {
       }
     }
     s->retired = config_.retired_handles();
+    for (const auto& r : s->dests)
+      if (r.generation != 0 && (r.spec.method == forward_method::masq || r.spec.method == forward_method::full_nat))
+        s->nat_sources.push_back(r.spec.endpoint.address);
+    std::sort(s->nat_sources.begin(), s->nat_sources.end());
+    s->nat_sources.erase(std::unique(s->nat_sources.begin(), s->nat_sources.end()), s->nat_sources.end());
     std::sort(s->vips.begin(), s->vips.end());
     s->vips.erase(std::unique(s->vips.begin(), s->vips.end()), s->vips.end());
     for (const auto& a : s->vips)

@@ -29,9 +29,10 @@
 // - Expiry runs once per burst with a budget that grows with the connection rate and with the
 //   backlog the previous call left, so counts never go stale for long. IPVS's 2-second rate
 //   estimator steps from `now` too.
-// - IPv4 and IPv6 fragments toward a service are reassembled in a bounded queue
-//   (fragment_table.hpp); the datagram is decided once and its fragments leave together as the
-//   kernel sends them (ipvs-notes 0B; IPv6 fragments with a new identification).
+// - IPv4 and IPv6 fragments toward a service, and from NAT / FullNAT real servers (replies), are
+//   reassembled in a bounded queue (fragment_table.hpp); the datagram is decided once and its
+//   fragments leave together as the kernel sends them (ipvs-notes 0B; IPv6 fragments with a new
+//   identification).
 // - FullNAT (ours, DPVS's FNAT; director_config::full_nat): a connection gets a local address
 //   and port of the director; replies are found by that local endpoint through an index over
 //   every local port, and the port is freed when the connection table removes the connection
@@ -427,8 +428,10 @@ class director {
     const wire::flow_key& k = pkt.key();
     if (martian_source(k)) return drop(director_drop::martian_source);
     if (pkt.is_fragment()) {
-      // Only fragments toward a service are kept; others are the host's (or NAT replies).
-      if (mark == 0 && !snap_->is_vip(k.dst_addr, k.family)) return pass(pass_reason::no_service);
+      // Only fragments toward a service, or from a NAT real server (replies), are kept; others
+      // are the host's.
+      if (mark == 0 && !snap_->is_vip(k.dst_addr, k.family) && !snap_->is_nat_source(k.src_addr, k.family))
+        return pass(pass_reason::no_service);
       return fragment(pkt, mark, now);
     }
     if (k.family == wire::ip_family::v6 && k.protocol == wire::ip_proto::udp &&
@@ -1140,10 +1143,12 @@ class director {
     const std::size_t out_l2 = v.frame.size() - ip_len;
     switch (v.method) {
       case forward_method::route:
-      case forward_method::masq: {
+      case forward_method::masq:
+      case forward_method::full_nat: {
         // A fragment over the MTU: IPv6 is too big; IPv4 is refragmented at the MTU (ip_fragment
-        // with frag_max_size; fragments do not carry DF).
-        const std::size_t mtu = v.method == forward_method::route ? d.dr.mtu : d.nat.mtu;
+        // with frag_max_size; fragments do not carry DF). Toward a client (a NAT reply) no MTU
+        // is configured.
+        const std::size_t mtu = v.to_client ? 0 : v.method == forward_method::route ? d.dr.mtu : d.nat.mtu;
         if (mtu != 0 && largest > mtu) {
           if (v6) return drop(forward::forward_error::too_big);
           return refragment(v, v.frame, out_l2, mtu, out);
@@ -1151,25 +1156,27 @@ class director {
         // NAT changes the first fragment's L4 header: it must be there (IPv6 guarantees it,
         // RFC 7112), or the datagram is refragmented (ipvs-notes 0B); so is one whose L2 header
         // changes length, which the fragments cannot take in place.
-        bool in_place = out_l2 == l2 && (v6 || v.method == forward_method::route || first.payload >= l4_header_len(*rp));
+        const bool l4_changes = v.method != forward_method::route;
+        bool in_place = out_l2 == l2 && (v6 || !l4_changes || first.payload >= l4_header_len(*rp));
         for (const auto& p : pieces) in_place = in_place && p.l3_offset == l2;
         if (!in_place) return refragment(v, v.frame, out_l2, largest, out);
         const std::byte* rewritten = v.frame.data() + l2;
         for (std::size_t i = 0; i < pieces.size(); ++i) {
           // DR: every fragment as received, MACs rewritten and TTL / hop limit - 1
-          // (ip_vs_dr_xmit). NAT: the new destination in every fragment; the new port and the L4
-          // checksum (over the whole datagram, computed on the reassembled copy) in the first.
+          // (ip_vs_dr_xmit). NAT (either way) and FullNAT: the new addresses in every fragment;
+          // the new ports and the L4 checksum (over the whole datagram, computed on the
+          // reassembled copy) in the first.
           const auto& p = pieces[i];
           std::byte* fl3 = p.frame.data() + l2;
           std::memcpy(p.frame.data(), v.frame.data(), l2);  // the L2 header as the rewriter wrote it
           if (v6) {
-            std::memcpy(fl3 + 24, rewritten + 24, 16);
-            fl3[7] = rewritten[7];  // hop limit - 1
+            std::memcpy(fl3 + 8, rewritten + 8, 32);  // source and destination
+            fl3[7] = rewritten[7];                    // hop limit - 1
           } else {
-            std::memcpy(fl3 + 16, rewritten + 16, 4);
+            std::memcpy(fl3 + 12, rewritten + 12, 8);
             fl3[8] = rewritten[8];  // TTL - 1
           }
-          if (p.offset == 0 && v.method == forward_method::masq)
+          if (p.offset == 0 && l4_changes)
             std::memcpy(fl3 + (p.l3_len - p.payload), rewritten + keep, p.payload);
           if (!v6) wire::basic_ipv4_view<std::byte>::unchecked(std::span(fl3, p.l3_len)).fill_checksum();
           out[i] = p.frame.first(l2 + p.l3_len);

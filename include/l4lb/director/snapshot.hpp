@@ -203,6 +203,9 @@ struct snapshot {
   /// also as host-order integers, so a new IPv4 connection's test is a search of integers.
   std::vector<wire::ip_address> vips;
   std::vector<std::uint32_t> vips_v4;
+  /// The addresses of NAT and FullNAT real servers (live or retired), sorted: their fragments
+  /// are replies to reassemble and rewrite, as the kernel reassembles before ip_vs_out.
+  std::vector<wire::ip_address> nat_sources;
 
   [[nodiscard]] const service_runtime* find_service(std::uint32_t fwmark,
                                                     const wire::flow_key& f) const noexcept {
@@ -213,6 +216,10 @@ struct snapshot {
     if (f == wire::ip_family::v4)
       return std::binary_search(vips_v4.begin(), vips_v4.end(), wire::detail::load_be32(reinterpret_cast<const std::byte*>(raw.data())));
     return std::binary_search(vips.begin(), vips.end(), wire::ip_address::from_bytes(f, raw.data()));
+  }
+  [[nodiscard]] bool is_nat_source(const std::array<std::uint8_t, 16>& raw, wire::ip_family f) const noexcept {
+    return !nat_sources.empty() &&
+           std::binary_search(nat_sources.begin(), nat_sources.end(), wire::ip_address::from_bytes(f, raw.data()));
   }
   [[nodiscard]] bool is_own_address(const std::array<std::uint8_t, 16>& raw,
                                     wire::ip_family f) const noexcept {
