@@ -504,6 +504,7 @@ TEST_CASE("fragments, NAT replies: reassembled, the source in every fragment, po
                            .build();
   auto frags = cut(answer, 1000);
   REQUIRE(frags.size() == 3);
+  CHECK(l.d->explain(frags[1], sec).kind == verdict_kind::queued);  // explain says so too
   CHECK(l.send(frags[1], sec).kind == verdict_kind::queued);
   CHECK(l.send(frags[2], sec).kind == verdict_kind::queued);
   verdict v = l.send(frags[0], sec);

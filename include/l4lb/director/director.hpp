@@ -1596,6 +1596,12 @@ inline explanation director::explain(std::span<const std::byte> frame, std::int6
     if (!d.live) e.reason = "dest_removed";
     return true;
   };
+  // A fragment the director keeps (toward a service, or a NAT server's): held for reassembly.
+  if (p->is_fragment() && !s.is_vip(k.dst_addr, k.family) && s.is_nat_source(k.src_addr, k.family)) {
+    e.kind = verdict_kind::queued;
+    e.reason = "fragment";
+    return e;
+  }
   if (p->has_ports() && !p->is_icmp_error() && !p->is_fragment()) {
     const bool hit = k.family == wire::ip_family::v4
                          ? lookup(v4_, conn::conn_key_v4::from_flow(k))
