@@ -325,6 +325,8 @@ class director {
     std::uint64_t sched_version = 0;
     std::uint64_t zero_epoch = 0;
     std::optional<sched::any_scheduler> sched;
+    /// sched's counts_use() (none without a scheduler), read by every count event.
+    sched::count_use counts_use = sched::count_use::none;
     std::vector<sched::real_server> list;  // kernel order, this director's counts
     counter_block stats;
     rate_estimator est;
@@ -1192,6 +1194,7 @@ class director {
     r.active_conns = e.counts.active_conns;
     r.inactive_conns = e.counts.inactive_conns;
     r.persist_conns = e.counts.persist_conns;
+    const bool was_overloaded = r.overloaded;
     switch (e.change) {
       case conn::count_change::conn_bound:
       case conn::count_change::template_bound: r.after_bind(); break;
@@ -1200,7 +1203,14 @@ class director {
       default: break;
     }
     ds.overloaded = r.overloaded;
-    if (ss.sched) ss.sched->counts_changed(ss.list, ds.position);
+    // Only the changes the policy reads (sched::count_use): the hashing policies read none, rr,
+    // wrr, fo, swrr and twos only the overload flag. Every other change of that flag and every
+    // weight change reach the policy through sync(), so what it keeps stays current.
+    const sched::count_use use = ss.counts_use;
+    if (use == sched::count_use::none ||
+        (use == sched::count_use::availability && r.overloaded == was_overloaded))
+      return;
+    ss.sched->counts_changed(ss.list, ds.position);
   }
 
   // ------------------------------------------------------------------ per burst
@@ -1314,6 +1324,7 @@ class director {
         if (ss.generation != 0) {
           ss.generation = 0;
           ss.sched.reset();
+          ss.counts_use = sched::count_use::none;
           ss.list.clear();
         }
         continue;
@@ -1337,6 +1348,7 @@ class director {
         ss.generation = rt->generation;
         ss.sched_version = rt->sched_version;
       }
+      ss.counts_use = ss.sched ? ss.sched->counts_use() : sched::count_use::none;
       with_counts(ss.list, rt->dests);
       for (std::uint32_t p = 0; p < ss.list.size(); ++p) {
         dests_[ss.list[p].handle].position = p;
