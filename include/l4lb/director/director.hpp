@@ -553,12 +553,17 @@ class director {
     if (nc.nat && !t.has_nat_index()) return drop(director_drop::method_unsupported);
     nc.control = tref;
     nc.dest_port = dport;
+    hold_counts(handle);
     auto ins = t.insert(key, h, nc, now);
-    if (!ins) return drop(director_drop::table_full);
+    if (!ins) {
+      release_counts();
+      return drop(director_drop::table_full);
+    }
     if constexpr (Addr::size == 4) note_inserted_this_burst(h);
     ss.stats.add_conn();
     ds.stats.add_conn();
     state_update<Addr>(pkt, *ins, flags, conn::direction::input, now);
+    release_counts();
     ss.stats.add_in(bytes);
     ds.stats.add_in(bytes);
     if (fn_li != fn_none) {
@@ -1210,6 +1215,28 @@ class director {
     if (use == sched::count_use::none ||
         (use == sched::count_use::availability && r.overloaded == was_overloaded))
       return;
+    // A new connection's insert and first packet (schedule): told once, after both.
+    if (e.dest == self->held_dest_) {
+      self->held_changed_ = true;
+      return;
+    }
+    ss.sched->counts_changed(ss.list, ds.position);
+  }
+
+  // schedule() holds the policy's counts_changed for the server it picked while the table binds
+  // the connection and takes its first packet (two count events, no pick between them): every
+  // policy's counts_changed depends only on the server's values at the time, so one call after
+  // both leaves it as the two would.
+  void hold_counts(std::uint32_t handle) noexcept {
+    held_dest_ = handle;
+    held_changed_ = false;
+  }
+  void release_counts() noexcept {
+    const std::uint32_t handle = held_dest_;
+    held_dest_ = no_held_dest;
+    if (!held_changed_) return;
+    const dest_state& ds = dests_[handle];  // on_count checked its position and scheduler
+    service_state& ss = services_[ds.service_id];
     ss.sched->counts_changed(ss.list, ds.position);
   }
 
@@ -1454,6 +1481,10 @@ class director {
   std::uint64_t last_inserted_ = 0;
   std::uint32_t backlog_ = 0;
   std::int64_t next_estimate_ = 0;
+  // hold_counts / release_counts: the server whose policy update waits (no_held_dest: none).
+  static constexpr std::uint32_t no_held_dest = 0xFFFF'FFFFu;
+  std::uint32_t held_dest_ = no_held_dest;
+  bool held_changed_ = false;
   // FullNAT (director_config::full_nat): ports by connection, connections by local port.
   std::unique_ptr<std::uint32_t[]> fn_port_v4_, fn_port_v6_;
   std::unique_ptr<std::uint32_t[]> fn_reply_;
