@@ -171,6 +171,71 @@ TEST_CASE("any_scheduler: no policy picks a quiesced or overloaded server") {
   }
 }
 
+TEST_CASE("any_scheduler: counts_use names the counts_changed calls a policy can do without") {
+  // Two copies of each policy see the same lists, picks and count changes; one is told of every
+  // change, the other only of those its counts_use says it reads (what a director skips). Their
+  // picks must stay the same.
+  CHECK(make_scheduler("wlc")->counts_use() == count_use::load);
+  CHECK(make_scheduler("rr")->counts_use() == count_use::availability);
+  CHECK(make_scheduler("mh")->counts_use() == count_use::none);
+  for (std::string_view name : any_scheduler::names) {
+    CAPTURE(name);
+    test::rng32 rng(29);
+    std::vector<real_server> dests;
+    for (std::uint32_t h = 1; h <= 12; ++h) {
+      auto r = make_server(h, 1 + h % 4, rng() % 4, rng() % 20);
+      r.upper_threshold = h % 3 == 0 ? 14 : 0;
+      dests.push_back(r);
+    }
+    auto every = make_scheduler(name);
+    auto some = make_scheduler(name);
+    REQUIRE(every.has_value());
+    REQUIRE(some.has_value());
+    every->rebuild(dests, {dest_change::kind::init, 0});
+    some->rebuild(dests, {dest_change::kind::init, 0});
+    const count_use use = some->counts_use();
+    int told = 0, skipped = 0;
+    const auto changed = [&](dest_id id, bool was_overloaded) {
+      every->counts_changed(dests, id);
+      if (use == count_use::load ||
+          (use == count_use::availability && dests[id].overloaded != was_overloaded)) {
+        some->counts_changed(dests, id);
+        ++told;
+      } else {
+        ++skipped;
+      }
+    };
+    bool same = true;
+    for (std::uint32_t i = 0; i < 2000; ++i) {
+      const auto flow = flow_number(i % 97);
+      const pick_context ctx{flow, std::int64_t{i} * 10'000'000};
+      const dest_id id = every->pick(dests, ctx);
+      same = same && some->pick(dests, ctx) == id;
+      if (id != no_dest) {  // bound inactive, then made active by its first packet
+        real_server& r = dests[id];
+        bool was = r.overloaded;
+        ++r.inactive_conns;
+        r.after_bind();
+        changed(id, was);
+        --r.inactive_conns;
+        ++r.active_conns;
+        changed(id, r.overloaded);
+      }
+      const auto old = static_cast<dest_id>(rng() % dests.size());
+      real_server& o = dests[old];
+      if (o.active_conns > 0) {
+        const bool was = o.overloaded;
+        --o.active_conns;
+        o.after_unbind();
+        changed(old, was);
+      }
+    }
+    CHECK(same);
+    CHECK(told + skipped > 0);
+    if (use != count_use::load) CHECK(skipped > 0);
+  }
+}
+
 TEST_CASE("any_scheduler: visit runs a burst with the concrete policy") {
   // The same rr run through visit (one dispatch for the burst) and through pick (one dispatch
   // per packet) gives the same sequence.

@@ -956,7 +956,9 @@ class basic_conn_table {
     return true;
   }
 
-  void set_deadline(conn_ref ref, std::uint32_t deadline, std::uint32_t now_floor) noexcept {
+  // Always inlined: on_packet's callers (the director inlines those too) had it out of line.
+  [[gnu::always_inline]] void set_deadline(conn_ref ref, std::uint32_t deadline,
+                                           std::uint32_t now_floor) noexcept {
     slot_type& s = conns_.slot(ref);
     const bool earlier = static_cast<std::int32_t>(deadline - s.deadline) < 0;
     s.deadline = deadline;

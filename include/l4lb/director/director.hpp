@@ -325,6 +325,8 @@ class director {
     std::uint64_t sched_version = 0;
     std::uint64_t zero_epoch = 0;
     std::optional<sched::any_scheduler> sched;
+    /// sched's counts_use() (none without a scheduler), read by every count event.
+    sched::count_use counts_use = sched::count_use::none;
     std::vector<sched::real_server> list;  // kernel order, this director's counts
     counter_block stats;
     rate_estimator est;
@@ -501,10 +503,13 @@ class director {
     }
   }
 
+  // Inlined into decide_family, its only caller: the call and its seven arguments showed in the
+  // new-connection profile.
   template <class Addr>
-  verdict schedule(forward::frame_buffer& buf, const wire::packet_view& pkt,
-                   const conn::conn_key<Addr>& key, std::uint64_t h, const service_runtime& svc,
-                   std::uint8_t flags, std::int64_t now) noexcept {
+  [[gnu::always_inline]] verdict schedule(forward::frame_buffer& buf, const wire::packet_view& pkt,
+                                          const conn::conn_key<Addr>& key, std::uint64_t h,
+                                          const service_runtime& svc, std::uint8_t flags,
+                                          std::int64_t now) noexcept {
     auto& t = table<Addr>();
     service_state& ss = services_[svc.id];
     if (!ss.sched) return drop(director_drop::no_destination);
@@ -558,12 +563,17 @@ class director {
     if (nc.nat && !t.has_nat_index()) return drop(director_drop::method_unsupported);
     nc.control = tref;
     nc.dest_port = dport;
+    hold_counts(handle);
     auto ins = t.insert(key, h, nc, now);
-    if (!ins) return drop(director_drop::table_full);
+    if (!ins) {
+      release_counts();
+      return drop(director_drop::table_full);
+    }
     if constexpr (Addr::size == 4) note_inserted_this_burst(h);
     ss.stats.add_conn();
     ds.stats.add_conn();
     state_update<Addr>(pkt, *ins, flags, conn::direction::input, now);
+    release_counts();
     ss.stats.add_in(bytes);
     ds.stats.add_in(bytes);
     if (fn_li != fn_none) {
@@ -574,7 +584,8 @@ class director {
       fn_local_ = nullptr;
       return v;
     }
-    return to_real_server(buf, pkt, d, handle, t.dest_port(*ins));
+    // Of the other methods only NAT rewrites the port: DR, TUN and local need no slot read.
+    return to_real_server(buf, pkt, d, handle, nc.nat ? t.dest_port(*ins) : std::uint16_t{0});
   }
 
   template <class Addr>
@@ -590,9 +601,11 @@ class director {
     return {d.spec.endpoint.address, port};
   }
 
+  // Inlined (with the table's on_packet) into every packet that updates a connection.
   template <class Addr>
-  void state_update(const wire::packet_view& pkt, conn::conn_ref ref, std::uint8_t flags,
-                    conn::direction dir, std::int64_t now) noexcept {
+  [[gnu::always_inline]] void state_update(const wire::packet_view& pkt, conn::conn_ref ref,
+                                           std::uint8_t flags, conn::direction dir,
+                                           std::int64_t now) noexcept {
     auto& t = table<Addr>();
     if (pkt.protocol() == wire::ip_proto::sctp) {
       if (auto ev = conn::packet_sctp_event(pkt)) {
@@ -1281,6 +1294,7 @@ class director {
     r.active_conns = e.counts.active_conns;
     r.inactive_conns = e.counts.inactive_conns;
     r.persist_conns = e.counts.persist_conns;
+    const bool was_overloaded = r.overloaded;
     switch (e.change) {
       case conn::count_change::conn_bound:
       case conn::count_change::template_bound: r.after_bind(); break;
@@ -1289,7 +1303,36 @@ class director {
       default: break;
     }
     ds.overloaded = r.overloaded;
-    if (ss.sched) ss.sched->counts_changed(ss.list, ds.position);
+    // Only the changes the policy reads (sched::count_use): the hashing policies read none, rr,
+    // wrr, fo, swrr and twos only the overload flag. Every other change of that flag and every
+    // weight change reach the policy through sync(), so what it keeps stays current.
+    const sched::count_use use = ss.counts_use;
+    if (use == sched::count_use::none ||
+        (use == sched::count_use::availability && r.overloaded == was_overloaded))
+      return;
+    // A new connection's insert and first packet (schedule): told once, after both.
+    if (e.dest == self->held_dest_) {
+      self->held_changed_ = true;
+      return;
+    }
+    ss.sched->counts_changed(ss.list, ds.position);
+  }
+
+  // schedule() holds the policy's counts_changed for the server it picked while the table binds
+  // the connection and takes its first packet (two count events, no pick between them): every
+  // policy's counts_changed depends only on the server's values at the time, so one call after
+  // both leaves it as the two would.
+  void hold_counts(std::uint32_t handle) noexcept {
+    held_dest_ = handle;
+    held_changed_ = false;
+  }
+  void release_counts() noexcept {
+    const std::uint32_t handle = held_dest_;
+    held_dest_ = no_held_dest;
+    if (!held_changed_) return;
+    const dest_state& ds = dests_[handle];  // on_count checked its position and scheduler
+    service_state& ss = services_[ds.service_id];
+    ss.sched->counts_changed(ss.list, ds.position);
   }
 
   // ------------------------------------------------------------------ per burst
@@ -1403,6 +1446,7 @@ class director {
         if (ss.generation != 0) {
           ss.generation = 0;
           ss.sched.reset();
+          ss.counts_use = sched::count_use::none;
           ss.list.clear();
         }
         continue;
@@ -1426,6 +1470,7 @@ class director {
         ss.generation = rt->generation;
         ss.sched_version = rt->sched_version;
       }
+      ss.counts_use = ss.sched ? ss.sched->counts_use() : sched::count_use::none;
       with_counts(ss.list, rt->dests);
       for (std::uint32_t p = 0; p < ss.list.size(); ++p) {
         dests_[ss.list[p].handle].position = p;
@@ -1531,6 +1576,10 @@ class director {
   std::uint64_t last_inserted_ = 0;
   std::uint32_t backlog_ = 0;
   std::int64_t next_estimate_ = 0;
+  // hold_counts / release_counts: the server whose policy update waits (no_held_dest: none).
+  static constexpr std::uint32_t no_held_dest = 0xFFFF'FFFFu;
+  std::uint32_t held_dest_ = no_held_dest;
+  bool held_changed_ = false;
   // FullNAT (director_config::full_nat): ports by connection, connections by local port.
   std::unique_ptr<std::uint32_t[]> fn_port_v4_, fn_port_v6_;
   std::unique_ptr<std::uint32_t[]> fn_reply_;

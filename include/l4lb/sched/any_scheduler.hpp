@@ -226,6 +226,13 @@ class basic_any_scheduler {
   void counts_changed(std::span<const real_server> dests, dest_id id) noexcept {
     std::visit([&](auto& s) noexcept { s.counts_changed(dests, id); }, v_);
   }
+  /// What the held policy's counts_changed reads (count_use_of), without a dispatch: a caller
+  /// skips the calls that cannot matter to it.
+  [[nodiscard]] count_use counts_use() const noexcept {
+    static constexpr std::array<count_use, sizeof...(Policies)> uses{count_use_of<Policies>()...};
+    const std::size_t i = v_.index();
+    return i < uses.size() ? uses[i] : count_use::load;
+  }
 
   /// f(policy&) with the concrete policy type; returns what f returns.
   template <class F>

@@ -47,6 +47,7 @@ struct hash_ring_options {
 class consistent_hash_ring {
  public:
   static constexpr std::string_view name = "ring";
+  static constexpr count_use uses_counts = count_use::none;
   static constexpr std::size_t max_points = std::size_t{1} << 26;
   static constexpr unsigned max_walk = 1024;
   static constexpr std::uint64_t point_step = 0x9e3779b97f4a7c15ULL;

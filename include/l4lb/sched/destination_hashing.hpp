@@ -25,6 +25,7 @@ namespace l4lb::sched {
 class destination_hashing {
  public:
   static constexpr std::string_view name = "dh";
+  static constexpr count_use uses_counts = count_use::none;
   static constexpr unsigned default_table_bits = 8;
 
   /// `table_bits` in 1..20 (the kernel's Kconfig range for CONFIG_IP_VS_DH_TAB_BITS).

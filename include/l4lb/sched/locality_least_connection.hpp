@@ -330,6 +330,7 @@ class locality_cache {
 class locality_least_connection {
  public:
   static constexpr std::string_view name = "lblc";
+  static constexpr count_use uses_counts = count_use::none;
 
   explicit locality_least_connection(locality_options options = {})
       : opt_(options),

@@ -38,6 +38,7 @@ namespace l4lb::sched {
 class maglev_hashing {
  public:
   static constexpr std::string_view name = "mh";
+  static constexpr count_use uses_counts = count_use::none;
   /// ip_vs_mh.c primes[]; CONFIG_IP_VS_MH_TAB_INDEX 8..17 selects one.
   static constexpr std::array<std::uint32_t, 10> table_primes = {
       251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521, 131071};

@@ -24,6 +24,7 @@ namespace l4lb::sched {
 class round_robin {
  public:
   static constexpr std::string_view name = "rr";
+  static constexpr count_use uses_counts = count_use::availability;
 
   /// Control plane.
   void rebuild(std::span<const real_server> dests, dest_change change) {

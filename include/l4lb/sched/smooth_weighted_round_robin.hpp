@@ -38,6 +38,7 @@ namespace l4lb::sched {
 class smooth_weighted_round_robin {
  public:
   static constexpr std::string_view name = "swrr";
+  static constexpr count_use uses_counts = count_use::availability;
 
   struct limits {
     /// Largest cycle (W / g entries, 4 bytes each) that is precomputed.

@@ -28,6 +28,7 @@ namespace l4lb::sched {
 class source_hashing {
  public:
   static constexpr std::string_view name = "sh";
+  static constexpr count_use uses_counts = count_use::none;
   static constexpr unsigned default_table_bits = 8;
 
   /// `table_bits` in 1..20 (Kconfig range of CONFIG_IP_VS_SH_TAB_BITS).

@@ -79,6 +79,7 @@ template <class Gen = pcg32>
 class basic_two_choices {
  public:
   static constexpr std::string_view name = "twos";
+  static constexpr count_use uses_counts = count_use::availability;
 
   basic_two_choices() = default;
   explicit basic_two_choices(Gen gen) : gen_(gen) {}

@@ -17,6 +17,7 @@ namespace l4lb::sched {
 class weighted_failover : public detail::best_of_tree<available_weight_order> {
  public:
   static constexpr std::string_view name = "fo";
+  static constexpr count_use uses_counts = count_use::availability;
 };
 
 static_assert(scheduler<weighted_failover>);

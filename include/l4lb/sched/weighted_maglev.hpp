@@ -74,6 +74,7 @@ struct weighted_maglev_options {
 class weighted_maglev {
  public:
   static constexpr std::string_view name = "wmh";
+  static constexpr count_use uses_counts = count_use::none;
   static constexpr std::uint32_t default_table_size = 65537;
   static constexpr std::uint32_t max_table_size = 655373;
   static constexpr std::size_t max_servers = 65535;

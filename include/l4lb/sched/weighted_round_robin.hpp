@@ -31,6 +31,7 @@ namespace l4lb::sched {
 class weighted_round_robin {
  public:
   static constexpr std::string_view name = "wrr";
+  static constexpr count_use uses_counts = count_use::availability;
 
   /// Control plane: init = ip_vs_wrr_init_svc; add/remove/edit = ip_vs_wrr_dest_changed.
   void rebuild(std::span<const real_server> dests, dest_change change) {
