@@ -5,6 +5,7 @@
 //   naive/<method>/N               the same frames through a naive pipeline: the same parser,
 //                                  std::unordered_map keyed by the 5-tuple, full checksum
 //                                  recomputation (IPv4 header; TCP for NAT)
+//   pipeline/<method>_ipv6/N       the same over IPv6 (74-byte frames; Ethernet + IPv6 + TCP)
 //   copy_only                      the frame copies alone (the floor both pay)
 //   new_conn/<sched>               SYN → schedule → insert → rewrite, in bursts of 32
 //   two_directors (threads:1 / 2)  one director per thread on its own flows, one published
@@ -48,20 +49,21 @@ struct naive_fixture;
 std::unique_ptr<setup> pipeline_kept;
 std::unique_ptr<naive_fixture> naive_kept;
 
-setup& pipeline_fixture(method_kind m, std::uint32_t conns, bool huge) {
-  static std::tuple<method_kind, std::uint32_t, bool> made_for{};
-  if (!pipeline_kept || made_for != std::tuple{m, conns, huge}) {
+setup& pipeline_fixture(method_kind m, std::uint32_t conns, bool huge, bool ipv6) {
+  static std::tuple<method_kind, std::uint32_t, bool, bool> made_for{};
+  if (!pipeline_kept || made_for != std::tuple{m, conns, huge, ipv6}) {
     pipeline_kept.reset();
     naive_kept.reset();
-    pipeline_kept = std::make_unique<setup>(m, conns, "rr", huge);
-    made_for = {m, conns, huge};
+    pipeline_kept = std::make_unique<setup>(m, conns, "rr", huge, 1, 0, 0, true, ipv6);
+    made_for = {m, conns, huge, ipv6};
   }
   return *pipeline_kept;
 }
 
-void BM_pipeline(benchmark::State& state, method_kind m, bool huge, bool fast_lane = true) {
+void BM_pipeline(benchmark::State& state, method_kind m, bool huge, bool fast_lane = true,
+                 bool ipv6 = false) {
   const auto conns = static_cast<std::uint32_t>(state.range(0));
-  setup& s = pipeline_fixture(m, conns, huge);
+  setup& s = pipeline_fixture(m, conns, huge, ipv6);
   s.d->set_established_fast_lane(fast_lane);
   struct restore {
     setup& s;
@@ -300,6 +302,11 @@ BENCHMARK_CAPTURE(BM_naive, nat, method_kind::nat)->Apply(sizes);
 // The same director with its established-flow fast lane off: what the lane saves.
 BENCHMARK_CAPTURE(BM_pipeline, dr_general_path, method_kind::dr, false, false)->Arg(1000)->Arg(1000000);
 BENCHMARK_CAPTURE(BM_pipeline, nat_general_path, method_kind::nat, false, false)->Arg(1000)->Arg(1000000);
+BENCHMARK_CAPTURE(BM_pipeline, dr_ipv6, method_kind::dr, false, true, true)->Arg(1000)->Arg(1000000);
+BENCHMARK_CAPTURE(BM_pipeline, tun_ipv6, method_kind::tun, false, true, true)->Arg(1000)->Arg(1000000);
+BENCHMARK_CAPTURE(BM_pipeline, nat_ipv6, method_kind::nat, false, true, true)->Arg(1000)->Arg(1000000);
+BENCHMARK_CAPTURE(BM_pipeline, dr_ipv6_general_path, method_kind::dr, false, false, true)->Arg(1000)->Arg(1000000);
+BENCHMARK_CAPTURE(BM_pipeline, nat_ipv6_general_path, method_kind::nat, false, false, true)->Arg(1000)->Arg(1000000);
 BENCHMARK_CAPTURE(BM_pipeline, dr_hugepages, method_kind::dr, true)->Arg(1000000)->Arg(4000000);
 BENCHMARK_CAPTURE(BM_pipeline, dr_4M, method_kind::dr, false)->Arg(4000000);
 BENCHMARK_CAPTURE(BM_new_conn, rr, "rr");

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <random>
@@ -46,13 +47,22 @@ inline std::uint16_t client_port(std::uint32_t i) {
   return static_cast<std::uint16_t>(1024 + (i & 63) * 97);
 }
 
-inline bytes frame_for(std::uint32_t i, std::uint8_t flags) {
-  bytes f = l4lb::test::packet_builder{}
-                .eth(director_mac, router_mac)
-                .ipv4(client_ip(i), "198.18.0.100")
-                .tcp(client_port(i), 80, flags)
-                .build();
-  f.resize(frame_len);  // Ethernet minimum-size padding after the IP packet
+// Client i over IPv6: fd00:c612::/64 + i (VIP fd00::100).
+inline std::string client_ip6(std::uint32_t i) {
+  char b[48];
+  std::snprintf(b, sizeof b, "fd00:c612::%x:%x", (i >> 6) >> 16, (i >> 6) & 0xFFFF);
+  return b;
+}
+
+inline bytes frame_for(std::uint32_t i, std::uint8_t flags, bool ipv6 = false) {
+  l4lb::test::packet_builder b;
+  b.eth(director_mac, router_mac);
+  if (ipv6)
+    b.ipv6(client_ip6(i), "fd00::100");
+  else
+    b.ipv4(client_ip(i), "198.18.0.100");
+  bytes f = b.tcp(client_port(i), 80, flags).build();
+  if (f.size() < frame_len) f.resize(frame_len);  // Ethernet minimum-size padding
   return f;
 }
 
@@ -63,16 +73,19 @@ inline void set_bench_identity(director::director_control& control, const wire::
                                const wire::mac_address& gateway) {
   director::director_identity id;
   id.mac = own;
-  id.addresses = {ip("198.18.0.1")};
+  id.addresses = {ip("198.18.0.1"), ip("fd00::1")};
   id.gateway_v4 = ip("198.18.0.254");
+  id.gateway_v6 = ip("fd00::fe");
   control.set_identity(id);
   control.set_neighbour(ip("198.18.0.254"), gateway);
+  control.set_neighbour(ip("fd00::fe"), gateway);
 }
 
 /// One director with one TCP service (8 real servers, scheduler `sched`) and `conns` flows
 /// established through it (SYN then ACK), plus a pool of ACK frames of those flows to replay.
 /// The IPv4 table holds `room_for` connections at load 0.8 (room_for 0: `conns`), or exactly
-/// `capacity` when that is given.
+/// `capacity` when that is given. `ipv6`: the same over IPv6 (fd00::/8; the IPv6 table is sized
+/// as the IPv4 one would be, and the IPv4 one is left small).
 struct director_setup {
   director::director_control control;
   std::unique_ptr<director::director> d;
@@ -84,16 +97,17 @@ struct director_setup {
 
   director_setup(method_kind m, std::uint32_t conns, const char* sched, bool huge,
                  std::uint32_t seed = 1, std::uint32_t room_for = 0, std::uint32_t capacity = 0,
-                 bool nat_reply_index = true) {
+                 bool nat_reply_index = true, bool ipv6 = false) {
     using namespace l4lb::director;
     set_bench_identity(control, director_mac, router_mac);
-    const auto svc = service_key::tcp(ep("198.18.0.100:80"));
+    const auto svc = service_key::tcp(ep(ipv6 ? "[fd00::100]:80" : "198.18.0.100:80"));
     service_spec s;
     s.key = svc;
     s.scheduler = sched;
     (void)control.apply(add_service{s});
     for (int k = 0; k < 8; ++k) {
-      const std::string a = "198.18.0." + std::to_string(10 + k);
+      const std::string a = ipv6 ? "fd00::" + std::to_string(10 + k)
+                                 : "198.18.0." + std::to_string(10 + k);
       control.set_neighbour(ip(a.c_str()),
                             l4lb::test::mac("02:00:c6:12:00:" + std::to_string(10 + k)));
       real_server_spec r;
@@ -105,9 +119,10 @@ struct director_setup {
     }
     director_config cfg;
     const std::uint32_t room = room_for != 0 ? room_for : conns;
-    cfg.conn_capacity_v4 = capacity != 0 ? capacity : std::max<std::uint32_t>(room + room / 4, 1024);
+    const std::uint32_t cap = capacity != 0 ? capacity : std::max<std::uint32_t>(room + room / 4, 1024);
+    cfg.conn_capacity_v4 = ipv6 ? 64 : cap;
     cfg.nat_reply_index = nat_reply_index;
-    cfg.conn_capacity_v6 = 64;
+    cfg.conn_capacity_v6 = ipv6 ? cap : 64;
     cfg.template_capacity = 0;
     cfg.seed = seed;
     static conn::huge_page_resource huge_pages;
@@ -120,7 +135,7 @@ struct director_setup {
     for (std::uint32_t i = 0; i < conns; i += burst) {
       const std::uint32_t n = std::min<std::uint32_t>(burst, conns - i);
       for (std::uint8_t fl : {std::uint8_t{tf::syn}, std::uint8_t{tf::ack}}) {
-        for (std::uint32_t j = 0; j < n; ++j) load(j, frame_for(i + j, fl));
+        for (std::uint32_t j = 0; j < n; ++j) load(j, frame_for(i + j, fl, ipv6));
         d->process_burst(std::span(bufs).first(n), std::span(out).first(n), now);
       }
     }
@@ -130,7 +145,7 @@ struct director_setup {
     for (std::size_t j = 0; j < k; ++j)
       frames.push_back(frame_for(conns <= pool ? static_cast<std::uint32_t>(j)
                                                : static_cast<std::uint32_t>(rng() % conns),
-                                 tf::ack));
+                                 tf::ack, ipv6));
   }
   void load(std::size_t j, const bytes& f) {
     std::byte* p = rx.data() + j * slot;

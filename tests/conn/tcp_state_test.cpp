@@ -52,6 +52,17 @@ TEST_CASE("tcp_state: event priority is RST > SYN > FIN > ACK, nothing means CLO
   CHECK(next_tcp_state(tcp_state::established, direction::input, tcp_flag::psh) ==
         tcp_state::close);
   CHECK(next_tcp_state(tcp_state::established, direction::input, 0) == tcp_state::close);
+  // Every flag byte (URG, PSH, ECE, CWR change nothing): tcp_state_idx's chain of tests.
+  for (unsigned f = 0; f < 256; ++f) {
+    const auto flags = static_cast<std::uint8_t>(f);
+    const tcp_event want = (flags & tcp_flag::rst)   ? tcp_event::rst
+                           : (flags & tcp_flag::syn) ? tcp_event::syn
+                           : (flags & tcp_flag::fin) ? tcp_event::fin
+                           : (flags & tcp_flag::ack) ? tcp_event::ack
+                                                     : tcp_event::none;
+    INFO("flags ", f);
+    CHECK(event_of(flags) == want);
+  }
 }
 
 TEST_CASE("tcp_state: the library's tables equal the notes' tables cell by cell") {

@@ -1,9 +1,11 @@
 // The established-flow fast lane against the general path: two directors on one configuration,
-// one with director_config::established_fast_lane off, take the same random traffic (TCP flags
-// of every kind, UDP with and without checksums, TTL 1, IP options, VLAN tags, frames over a
-// server's MTU, martian sources) to DR, NAT and TUN servers while weights change and servers
-// leave and return. Every verdict, every output frame byte, every counter and every table must
-// be the same; and the lane must have taken most established packets.
+// one with director_config::established_fast_lane off, take the same random traffic over IPv4
+// and IPv6 (TCP flags of every kind, UDP with and without checksums, TTL / hop limit 1, IP
+// options and IPv6 extension headers, VLAN tags, frames over a server's MTU, martian sources)
+// to DR, NAT and TUN servers while weights change and servers leave and return. Every verdict,
+// every output frame byte, every counter and every table must be the same; and the lane must
+// have taken most established packets of both families. In bursts, the general director takes
+// the frames one at a time, so that the burst lookup's stale refs are checked too.
 #include <doctest/doctest.h>
 
 #include <random>
@@ -22,17 +24,21 @@ struct twin {
   explicit twin(std::uint32_t capacity_v4 = 0) {
     director_identity id;
     id.mac = director_mac;
-    id.addresses = {ip("198.18.0.1")};
+    id.addresses = {ip("198.18.0.1"), ip("fd00:198:18::1")};
     id.gateway_v4 = ip("198.18.0.254");
+    id.gateway_v6 = ip("fd00:198:18::fe");
     control.set_identity(id);
     for (int k = 11; k <= 16; ++k) {
       const auto a = ip("198.18.0." + std::to_string(k));
       control.set_neighbour(a, mac_of(a));
+      const auto a6 = ip("fd00:198:18::" + std::to_string(k));
+      control.set_neighbour(a6, mac_of(a6));
     }
     control.set_neighbour(ip("198.18.0.254"), client_router_mac);
+    control.set_neighbour(ip("fd00:198:18::fe"), client_router_mac);
     director_config c = lab::small();
     c.seed = 99;
-    if (capacity_v4 != 0) c.conn_capacity_v4 = capacity_v4;
+    if (capacity_v4 != 0) c.conn_capacity_v4 = c.conn_capacity_v6 = capacity_v4;
     fast = std::make_unique<class director>(control, c);
     c.established_fast_lane = false;
     general = std::make_unique<class director>(control, c);
@@ -40,16 +46,24 @@ struct twin {
   void must(const command& c) { REQUIRE(control.apply(c) == config_error::ok); }
 };
 
-bytes make_frame(std::mt19937& rng, std::uint16_t port, bool udp, std::uint8_t flags) {
+bytes make_frame(std::mt19937& rng, std::uint16_t port, bool udp, std::uint8_t flags, bool ipv6 = false) {
   packet_builder b;
   b.eth(director_mac, client_router_mac);
   if (rng() % 20 == 0) b.vlan(100);
-  l4lb::test::ipv4_options o;
-  o.ttl = rng() % 15 == 0 ? 1 : 64;
-  o.dont_frag = rng() % 2 == 0;
-  if (rng() % 20 == 0) o.options = {std::byte{7}, std::byte{7}, std::byte{4}, std::byte{0}};  // record route
-  const char* src = rng() % 50 == 0 ? "127.0.0.9" : "198.18.1.10";
-  b.ipv4(src, "198.18.0.100", o);
+  if (ipv6) {
+    l4lb::test::ipv6_options o;
+    o.hop_limit = rng() % 15 == 0 ? 1 : 64;
+    const char* src = rng() % 50 == 0 ? (rng() % 2 ? "::1" : "ff02::9") : "fd00:198:18:1::10";
+    b.ipv6(src, "fd00:198:18::100", o);
+    if (rng() % 20 == 0) b.hop_by_hop();
+  } else {
+    l4lb::test::ipv4_options o;
+    o.ttl = rng() % 15 == 0 ? 1 : 64;
+    o.dont_frag = rng() % 2 == 0;
+    if (rng() % 20 == 0) o.options = {std::byte{7}, std::byte{7}, std::byte{4}, std::byte{0}};  // record route
+    const char* src = rng() % 50 == 0 ? "127.0.0.9" : "198.18.1.10";
+    b.ipv4(src, "198.18.0.100", o);
+  }
   if (udp) {
     l4lb::test::udp_options u;
     u.zero_checksum = rng() % 5 == 0;
@@ -95,8 +109,12 @@ TEST_CASE("fast lane: the same outcome as the general path, packet for packet") 
   twin t;
   const auto tcp_svc = service_key::tcp(ep("198.18.0.100:80"));
   const auto udp_svc = service_key::udp(ep("198.18.0.100:53"));
+  const auto tcp6_svc = service_key::tcp(ep("[fd00:198:18::100]:80"));
+  const auto udp6_svc = service_key::udp(ep("[fd00:198:18::100]:53"));
   t.must(add_service{service(tcp_svc, "wlc")});
   t.must(add_service{service(udp_svc, "rr")});
+  t.must(add_service{service(tcp6_svc, "wlc")});
+  t.must(add_service{service(udp6_svc, "rr")});
   struct srv {
     const char* tcp_ep;
     const char* udp_ep;
@@ -109,34 +127,50 @@ TEST_CASE("fast lane: the same outcome as the general path, packet for packet") 
                                     {"198.18.0.14:80", "198.18.0.14:53", forward_method::route, 1000},
                                     {"198.18.0.15:9090", "198.18.0.15:53", forward_method::masq, 1000}};
   std::vector<bool> in(servers.size(), false);
-  const auto spec = [&](std::size_t i, bool udp, std::uint32_t w) {
-    auto r = server(udp ? servers[i].udp_ep : servers[i].tcp_ep, servers[i].m, w);
-    r.mtu = servers[i].mtu;
+  // The IPv6 twin of "198.18.0.N:P" is "[fd00:198:18::N]:P"; its MTU is IPv6's (1300, not 1000).
+  const auto endpoint_of = [](const char* e, bool v6) {
+    const std::string s = e;
+    if (!v6) return s;
+    const auto colon = s.find(':');
+    return "[fd00:198:18::" + s.substr(s.rfind('.', colon) + 1, colon - s.rfind('.', colon) - 1) + "]" +
+           s.substr(colon);
+  };
+  const auto spec = [&](std::size_t i, bool udp, std::uint32_t w, bool v6 = false) {
+    auto r = server(endpoint_of(udp ? servers[i].udp_ep : servers[i].tcp_ep, v6), servers[i].m, w);
+    r.mtu = servers[i].mtu != 0 && v6 ? 1300 : servers[i].mtu;
     return r;
   };
+  // Every server in the four services; a server leaves and returns in all of them at once.
+  const auto each_service = [&](std::size_t i, auto&& f) {
+    f(tcp_svc, false, false);
+    f(udp_svc, true, false);
+    f(tcp6_svc, false, true);
+    f(udp6_svc, true, true);
+    (void)i;
+  };
   for (std::size_t i = 0; i < servers.size(); ++i) {
-    t.must(add_dest{tcp_svc, spec(i, false, 1)});
-    t.must(add_dest{udp_svc, spec(i, true, 1)});
+    each_service(i, [&](service_key svc, bool udp, bool v6) { t.must(add_dest{svc, spec(i, udp, 1, v6)}); });
     in[i] = true;
   }
   std::int64_t now = 10 * sec;
-  std::uint64_t established = 0;
+  std::uint64_t established = 0, established_v6 = 0, lane_v6 = 0, lane_v6_seen = 0;
   for (int step = 0; step < 30000; ++step) {
     const int what = static_cast<int>(rng() % 1000);
     const std::size_t i = rng() % servers.size();
-    if (what < 5) {  // a server leaves or returns (both services)
-      if (in[i]) {
-        t.must(delete_dest{tcp_svc, ep(servers[i].tcp_ep)});
-        t.must(delete_dest{udp_svc, ep(servers[i].udp_ep)});
-      } else {
-        t.must(add_dest{tcp_svc, spec(i, false, 1)});
-        t.must(add_dest{udp_svc, spec(i, true, 1)});
-      }
+    if (what < 5) {  // a server leaves or returns (all services)
+      each_service(i, [&](service_key svc, bool udp, bool v6) {
+        if (in[i])
+          t.must(delete_dest{svc, spec(i, udp, 1, v6).endpoint});
+        else
+          t.must(add_dest{svc, spec(i, udp, 1, v6)});
+      });
       in[i] = !in[i];
       continue;
     }
     if (what < 12 && in[i]) {  // a weight changes (0 quiesces)
-      t.must(edit_dest{tcp_svc, spec(i, false, static_cast<std::uint32_t>(rng() % 3))});
+      const auto w = static_cast<std::uint32_t>(rng() % 3);
+      t.must(edit_dest{tcp_svc, spec(i, false, w)});
+      t.must(edit_dest{tcp6_svc, spec(i, false, w, true)});
       continue;
     }
     now += static_cast<std::int64_t>(rng() % 50) * 1'000'000;  // up to 50 ms between frames
@@ -144,13 +178,19 @@ TEST_CASE("fast lane: the same outcome as the general path, packet for packet") 
     const auto port = static_cast<std::uint16_t>(2000 + rng() % 400);
     const int k = static_cast<int>(rng() % 20);
     const std::uint8_t flags = k < 3 ? tf::syn : k < 15 ? tf::ack : k < 17 ? tf::fin | tf::ack : k < 18 ? tf::rst : tf::syn | tf::ack;
-    const bytes f = make_frame(rng, port, udp, flags);
+    const bool v6 = rng() % 3 == 0;
+    const bytes f = make_frame(rng, port, udp, flags, v6);
     frame a(f), b(f);
     const verdict va = t.fast->process(a.buf, now);
     const verdict vb = t.general->process(b.buf, now);
     INFO("step ", step, " fast ", std::string(va.reason()), " general ", std::string(vb.reason()));
     same(va, vb, va.frame, vb.frame);
-    established += va.kind == verdict_kind::forward && !(flags & tf::syn);
+    const bool counted = va.kind == verdict_kind::forward && !(flags & tf::syn);
+    established += counted;
+    established_v6 += counted && v6;
+    const std::uint64_t lane_before = lane_v6_seen;
+    lane_v6_seen = t.fast->fast_lane_packets();
+    if (v6) lane_v6 += lane_v6_seen - lane_before;
   }
   // Counters and tables: identical.
   const auto& ca = t.fast->verdicts();
@@ -160,8 +200,9 @@ TEST_CASE("fast lane: the same outcome as the general path, packet for packet") 
   CHECK(ca.passed == cb.passed);
   CHECK(ca.replies == cb.replies);
   CHECK(t.fast->table_v4().size() == t.general->table_v4().size());
+  CHECK(t.fast->table_v6().size() == t.general->table_v6().size());
   // Both directors share the control: per-director server counts are read through dests_of.
-  for (auto svc : {tcp_svc, udp_svc}) {
+  for (auto svc : {tcp_svc, udp_svc, tcp6_svc, udp6_svc}) {
     const auto cfg = t.control.config();
     const auto* s = cfg.find(svc);
     REQUIRE(s);
@@ -177,6 +218,8 @@ TEST_CASE("fast lane: the same outcome as the general path, packet for packet") 
   MESSAGE(t.fast->fast_lane_packets() << " of " << established << " established forwards took the fast lane");
   CHECK(t.general->fast_lane_packets() == 0);
   CHECK(t.fast->fast_lane_packets() > established / 2);
+  MESSAGE(lane_v6 << " of " << established_v6 << " established IPv6 forwards took the fast lane");
+  CHECK(lane_v6 > established_v6 / 2);
 }
 
 TEST_CASE("fast lane: the same outcome in bursts, where earlier frames insert and remove connections") {
@@ -188,26 +231,34 @@ TEST_CASE("fast lane: the same outcome in bursts, where earlier frames insert an
   twin t(64);
   const auto tcp_svc = service_key::tcp(ep("198.18.0.100:80"));
   const auto udp_svc = service_key::udp(ep("198.18.0.100:53"));
-  t.must(add_service{service(tcp_svc, "rr")});
-  t.must(add_service{service(udp_svc, "rr")});
+  const auto tcp6_svc = service_key::tcp(ep("[fd00:198:18::100]:80"));
+  const auto udp6_svc = service_key::udp(ep("[fd00:198:18::100]:53"));
+  for (const auto& svc : {tcp_svc, udp_svc, tcp6_svc, udp6_svc}) t.must(add_service{service(svc, "rr")});
   const std::vector<std::pair<const char*, forward_method>> servers = {
       {"198.18.0.11", forward_method::route}, {"198.18.0.12", forward_method::masq},
       {"198.18.0.13", forward_method::tunnel}};
+  const std::vector<std::pair<const char*, forward_method>> servers6 = {
+      {"[fd00:198:18::11]", forward_method::route}, {"[fd00:198:18::12]", forward_method::masq},
+      {"[fd00:198:18::13]", forward_method::tunnel}};
   for (const auto& [a, m] : servers) {
     t.must(add_dest{tcp_svc, server(std::string(a) + ":80", m)});
     t.must(add_dest{udp_svc, server(std::string(a) + ":53", m)});
+  }
+  for (const auto& [a, m] : servers6) {
+    t.must(add_dest{tcp6_svc, server(std::string(a) + ":80", m)});
+    t.must(add_dest{udp6_svc, server(std::string(a) + ":53", m)});
   }
   bool third_in = true;
   std::int64_t now = 10 * sec;
   std::uint64_t frames_sent = 0;
   for (int round = 0; round < 4000; ++round) {
     if (round % 97 == 96) {  // the tunnel server leaves or returns
-      if (third_in) {
-        t.must(delete_dest{tcp_svc, ep("198.18.0.13:80")});
-        t.must(delete_dest{udp_svc, ep("198.18.0.13:53")});
-      } else {
-        t.must(add_dest{tcp_svc, server("198.18.0.13:80", forward_method::tunnel)});
-        t.must(add_dest{udp_svc, server("198.18.0.13:53", forward_method::tunnel)});
+      for (const auto& [svc, e] : {std::pair{tcp_svc, "198.18.0.13:80"}, {udp_svc, "198.18.0.13:53"},
+                                   {tcp6_svc, "[fd00:198:18::13]:80"}, {udp6_svc, "[fd00:198:18::13]:53"}}) {
+        if (third_in)
+          t.must(delete_dest{svc, ep(e)});
+        else
+          t.must(add_dest{svc, server(e, forward_method::tunnel)});
       }
       third_in = !third_in;
     }
@@ -222,7 +273,7 @@ TEST_CASE("fast lane: the same outcome in bursts, where earlier frames insert an
       const auto port = static_cast<std::uint16_t>(3000 + rng() % 48);
       const int k = static_cast<int>(rng() % 20);
       const std::uint8_t flags = k < 4 ? tf::syn : k < 15 ? tf::ack : k < 17 ? tf::fin | tf::ack : k < 18 ? tf::rst : tf::syn | tf::ack;
-      const bytes f = make_frame(rng, port, udp, flags);
+      const bytes f = make_frame(rng, port, udp, flags, rng() % 3 == 0);
       fa.push_back(std::make_unique<frame>(f));
       fb.push_back(std::make_unique<frame>(f));
       ba.push_back(fa.back()->buf);
@@ -230,7 +281,7 @@ TEST_CASE("fast lane: the same outcome in bursts, where earlier frames insert an
     }
     std::vector<verdict> va(n), vb(n);
     t.fast->process_burst(ba, va, now);
-    t.general->process_burst(bb, vb, now);
+    for (std::size_t j = 0; j < n; ++j) vb[j] = t.general->process(bb[j], now);
     for (std::size_t j = 0; j < n; ++j) {
       INFO("round ", round, " frame ", j, " of ", n, " fast ", std::string(va[j].reason()), " general ",
            std::string(vb[j].reason()));
@@ -245,6 +296,9 @@ TEST_CASE("fast lane: the same outcome in bursts, where earlier frames insert an
   CHECK(ca.passed == cb.passed);
   CHECK(t.fast->table_v4().size() == t.general->table_v4().size());
   CHECK(t.fast->table_v4().stats().inserted == t.general->table_v4().stats().inserted);
+  CHECK(t.fast->table_v6().size() == t.general->table_v6().size());
+  CHECK(t.fast->table_v6().stats().inserted == t.general->table_v6().stats().inserted);
+  CHECK(t.fast->table_v6().stats().inserted > 1000);
   MESSAGE(t.fast->fast_lane_packets() << " of " << frames_sent << " frames took the fast lane");
   CHECK(t.fast->fast_lane_packets() > frames_sent / 4);
 }

@@ -14,16 +14,16 @@
 //   rebuild — configuration work done on this thread, never per packet. Packets of a stable
 //   configuration never allocate, lock or throw.
 // - process_burst parses and hashes the whole burst, prefetches the connection groups with one
-//   bulk lookup, then decides packet by packet in order (a SYN that creates a connection is seen
+//   bulk lookup per family, then decides packet by packet in order (a SYN that creates a connection is seen
 //   by the next packet of the same flow in the same burst). A found ref is trusted while the
 //   table's structure_version() is unchanged since the lookup, and re-checked by key after an
 //   insert or removal; a key the lookup missed is looked up again only when a 256-bit filter of
 //   the burst's own inserts says it may have been inserted since.
-// - Established IPv4 TCP/UDP packets that no rule touches (no martian, fragment, options, reuse
-//   SYN, removed server, missing neighbour) take a fast lane: decided without decide()'s layers,
-//   DR, NAT and IPIP rewritten by the forwarders' plain short cuts (plain_direct_route,
-//   plain_nat_translate, plain_ipip_v4) when the frame needs no VLAN, MTU or TTL handling (a new
-//   connection's first DR or NAT packet takes them too). Everything else, and
+// - Established TCP/UDP packets (IPv4 and IPv6) that no rule touches (no martian, fragment,
+//   options, reuse SYN, removed server, missing neighbour) take a fast lane: decided without
+//   decide()'s layers, DR and NAT rewritten by the forwarders' plain short cuts
+//   (plain_direct_route, plain_nat_translate; IPIP 4in4 by plain_ipip_v4) when the frame needs no
+//   VLAN, MTU or TTL handling (a new connection's first DR or NAT packet takes them too). Everything else, and
 //   every packet with director_config::established_fast_lane off, takes the general path; the
 //   outcome is the same (tests/director/fast_lane_test.cpp compares them packet for packet).
 // - Expiry runs once per burst with a budget that grows with the connection rate and with the
@@ -51,6 +51,8 @@
 #include <span>
 #include <string>
 #include <vector>
+
+#include <boost/endian/conversion.hpp>
 
 #include "l4lb/conn/conn_table.hpp"
 #include "l4lb/conn/packet_input.hpp"
@@ -99,8 +101,8 @@ struct director_config {
   /// DR, TUN and local servers can do without it; masq servers' new connections are then dropped
   /// as method_unsupported (as FullNAT's are without `full_nat`).
   bool nat_reply_index = true;
-  /// Established IPv4 TCP/UDP packets whose outcome no rule changes take a short lane (DR and
-  /// NAT rewritten in a few stores). The outcome is the same either way; false sends every
+  /// Established TCP/UDP packets whose outcome no rule changes take a short lane (DR and NAT
+  /// rewritten in a few stores). The outcome is the same either way; false sends every
   /// packet through the general path (to compare the two, or to measure what the lane saves).
   bool established_fast_lane = true;
   /// Where the connection tables' arrays come from (nullptr: new/delete).
@@ -187,67 +189,69 @@ class director {
     release_fragments();
     housekeeping(now);
     const std::size_t n = std::min({frames.size(), out.size(), max_burst});
-    // Stage 1: parse everything and look the client-direction keys up in bulk.
-    // Uninitialised views (zeroing 32 optionals per burst showed in the profile); `parsed`
-    // says which hold one.
-    union view_slot {
-      view_slot() noexcept {}
-      wire::packet_view v;
-    };
-    std::array<view_slot, max_burst> pkts;
+    // Stage 1: parse everything and look the client-direction keys up in bulk, per family.
+    // Uninitialised views and keys (zeroing them per burst showed in the profile); `parsed`
+    // and key_at say which hold one.
+    uninitialized_array<wire::packet_view, max_burst> pkts;
     std::uint64_t parsed = 0;
-    std::array<conn::conn_key_v4, max_burst> keys4;
-    std::array<std::uint64_t, max_burst> hashes4;
-    std::array<std::uint32_t, max_burst> at4;
-    std::array<conn::conn_ref, max_burst> refs4;
-    std::size_t n4 = 0;
+    uninitialized_array<conn::conn_key_v4, max_burst> keys4;
+    uninitialized_array<conn::conn_key_v6, max_burst> keys6;
+    std::array<std::uint64_t, max_burst> hashes4, hashes6;
+    std::array<std::uint8_t, max_burst> key_at;  // frame i's key in keys4/keys6 (by its family)
+    std::size_t n4 = 0, n6 = 0;
     const wire::parse_options popt{snap_->settings.verify_ipv4_checksum, true};
     for (std::size_t i = 0; i < n; ++i) {
-      if (const auto e = wire::parse_into(frames[i].frame(), popt, &pkts[i].v); e != wire::drop_reason::none) {
+      key_at[i] = no_key;
+      if (const auto e = wire::parse_into(frames[i].frame(), popt, &pkts.at[i]); e != wire::drop_reason::none) {
         out[i] = parse_failure(e);
         continue;
       }
-      const wire::packet_view* p = &pkts[i].v;
+      const wire::packet_view* p = &pkts.at[i];
       parsed |= std::uint64_t{1} << i;
-      if (p->is_ipv4() && p->has_ports() && !p->is_icmp_error()) {
-        keys4[n4] = conn::conn_key_v4::from_flow(p->key());
-        hashes4[n4] = v4_.hash(keys4[n4]);
-        at4[n4] = static_cast<std::uint32_t>(i);
-        ++n4;
+      if (!p->has_ports() || p->is_icmp_error()) continue;
+      if (p->is_ipv4()) {
+        keys4.at[n4] = conn::conn_key_v4::from_flow(p->key());
+        hashes4[n4] = v4_.hash(keys4.at[n4]);
+        key_at[i] = static_cast<std::uint8_t>(n4++);
+      } else {
+        keys6.at[n6] = conn::conn_key_v6::from_flow(p->key());
+        hashes6[n6] = v6_.hash(keys6.at[n6]);
+        key_at[i] = static_cast<std::uint8_t>(n6++);
       }
     }
-    std::array<conn::conn_ref, max_burst> pre;
-    std::array<const conn::conn_key_v4*, max_burst> hint;
-    std::array<std::uint64_t, max_burst> hint_hash;
-    pre.fill(conn::no_conn);
-    hint.fill(nullptr);
-    if (n4 != 0) {
-      v4_.find_burst(std::span(keys4.data(), n4), std::span(hashes4.data(), n4),
-                     std::span(refs4.data(), n4), now);
-      for (std::size_t j = 0; j < n4; ++j) {
-        pre[at4[j]] = refs4[j];
-        hint[at4[j]] = &keys4[j];
-        hint_hash[at4[j]] = hashes4[j];
-      }
-    }
-    // Refs found while this stays the same still hold their keys (the lane skips the re-check).
-    const std::uint64_t found_version = v4_.structure_version();
-    burst_inserts_v4_ = {};
+    std::array<conn::conn_ref, max_burst> refs4, refs6;
+    if (n4 != 0)
+      v4_.find_burst(std::span(keys4.at, n4), std::span(hashes4.data(), n4), std::span(refs4.data(), n4), now);
+    if (n6 != 0)
+      v6_.find_burst(std::span(keys6.at, n6), std::span(hashes6.data(), n6), std::span(refs6.data(), n6), now);
+    // Refs found while these stay the same still hold their keys (the lane skips the re-check).
+    const std::uint64_t found_v4 = v4_.structure_version(), found_v6 = v6_.structure_version();
+    burst_inserts_ = {};
     // Stage 2: decide in order.
     for (std::size_t i = 0; i < n; ++i) {
       if (!(parsed >> i & 1)) {
         counters_.count(out[i]);
         continue;
       }
-      if (fast_lane_ && pre[i] != conn::no_conn &&
-          established_fast_v4(frames[i], pkts[i].v, pre[i], *hint[i], found_version, now, i, out[i])) {
+      const wire::packet_view& p = pkts.at[i];
+      const std::uint8_t ka = key_at[i];
+      const bool v4 = p.is_ipv4();
+      if (fast_lane_ && ka != no_key &&
+          (v4 ? refs4[ka] != conn::no_conn &&
+                    established_fast<wire::ipv4_address>(frames[i], p, refs4[ka], keys4.at[ka], found_v4, now, i, out[i])
+              : refs6[ka] != conn::no_conn &&
+                    established_fast<wire::ipv6_address>(frames[i], p, refs6[ka], keys6.at[ka], found_v6, now, i, out[i]))) {
         ++fast_lane_packets_;
         counters_.count(out[i]);
         continue;
       }
+      burst_hint hint;
+      if (ka != no_key)
+        hint = v4 ? burst_hint{refs4[ka], &keys4.at[ka], nullptr, hashes4[ka]}
+                  : burst_hint{refs6[ka], nullptr, &keys6.at[ka], hashes6[ka]};
       reply_slot_ = reply_room_of(i);
       const std::uint32_t mark = marks.size() > i ? marks[i] : 0;
-      out[i] = decide(frames[i], pkts[i].v, pre[i], hint[i], hint[i] ? hint_hash[i] : 0, mark, now);
+      out[i] = decide(frames[i], p, hint, mark, now);
       counters_.count(out[i]);
     }
   }
@@ -305,6 +309,16 @@ class director {
   }
 
  private:
+  /// An array left uninitialised (a burst's views and keys: zeroing them per burst showed in the
+  /// profile); the burst loop tracks which elements it wrote.
+  template <class T, std::size_t N>
+  union uninitialized_array {
+    uninitialized_array() noexcept {}
+    T at[N];
+  };
+  static constexpr std::uint8_t no_key = 0xFF;  // key_at: the frame has no key (max_burst < 255)
+  static_assert(max_burst < no_key);
+
   struct rate_block {
     std::atomic<std::uint64_t> v[5]{};
     void store(const rates& r) noexcept {
@@ -410,23 +424,31 @@ class director {
     return std::span<std::byte>(reply_arena_.get() + i * reply_room, reply_room);
   }
 
-  /// ip_route_input's martian source rules and the 'land' rule (source = a VIP or ours).
-  [[nodiscard]] bool martian_source(const wire::flow_key& k) const noexcept {
-    const auto& a = k.src_addr;
-    if (k.family == wire::ip_family::v4) return martian_source_v4(a[0]);
-    bool zero = true;
-    for (auto b : a) zero = zero && b == 0;
-    if (zero) return true;                                   // ::
-    if (a[0] == 0xff) return true;                           // multicast
-    bool loop = a[15] == 1;
-    for (std::size_t i = 0; i < 15; ++i) loop = loop && a[i] == 0;
-    return loop;                                             // ::1
+  /// An IPv6 source that is unspecified (::), loopback (::1) or multicast (ff00::/8), in two
+  /// word compares.
+  [[nodiscard]] static bool martian_source_v6(const std::array<std::uint8_t, 16>& a) noexcept {
+    const std::uint64_t hi = boost::endian::load_big_u64(a.data());
+    const std::uint64_t lo = boost::endian::load_big_u64(a.data() + 8);
+    return (hi == 0 && lo <= 1) | ((hi >> 56) == 0xff);
   }
 
-  /// `hint`, `hint_hash`: the packet's IPv4 key and hash from the burst lookup (null: none).
-  verdict decide(forward::frame_buffer& buf, const wire::packet_view& pkt, conn::conn_ref pre,
-                 const conn::conn_key_v4* hint, std::uint64_t hint_hash, std::uint32_t mark,
-                 std::int64_t now) noexcept {
+  /// ip_route_input's martian source rules (the 'land' rule is decide_family's).
+  [[nodiscard]] static bool martian_source(const wire::flow_key& k) noexcept {
+    return k.family == wire::ip_family::v4 ? martian_source_v4(k.src_addr[0])
+                                           : martian_source_v6(k.src_addr);
+  }
+
+  /// What the burst lookup gave a packet: its connection (no_conn: none found), and its key
+  /// and hash in its family (both keys null: the burst did not look it up).
+  struct burst_hint {
+    conn::conn_ref ref = conn::no_conn;
+    const conn::conn_key_v4* v4 = nullptr;
+    const conn::conn_key_v6* v6 = nullptr;
+    std::uint64_t hash = 0;
+  };
+
+  verdict decide(forward::frame_buffer& buf, const wire::packet_view& pkt, const burst_hint& hint,
+                 std::uint32_t mark, std::int64_t now) noexcept {
     const wire::flow_key& k = pkt.key();
     if (martian_source(k)) return drop(director_drop::martian_source);
     if (pkt.is_fragment()) {
@@ -440,8 +462,8 @@ class director {
         pkt.has_l4_header() && pkt.udp().checksum() == 0)
       return drop(director_drop::ipv6_udp_zero_checksum);
     if (k.family == wire::ip_family::v4)
-      return decide_family<wire::ipv4_address>(buf, pkt, pre, mark, now, hint, hint_hash);
-    return decide_family<wire::ipv6_address>(buf, pkt, conn::no_conn, mark, now);
+      return decide_family<wire::ipv4_address>(buf, pkt, hint.ref, mark, now, hint.v4, hint.hash);
+    return decide_family<wire::ipv6_address>(buf, pkt, hint.ref, mark, now, hint.v6, hint.hash);
   }
 
   template <class Addr>
@@ -476,15 +498,16 @@ class director {
     return schedule<Addr>(buf, pkt, key, h, *svc, flags, now);
   }
 
-  // Which hashes this burst inserted into the IPv4 table (a 256-bit Bloom filter, cleared per
-  // burst): a burst-lookup miss whose bit is clear needs no second lookup.
+  // Which hashes this burst inserted into either table (a 256-bit Bloom filter, cleared per
+  // burst; the families share it, which costs only a second lookup now and then): a
+  // burst-lookup miss whose bit is clear needs no second lookup.
   [[nodiscard]] bool maybe_inserted_this_burst(std::uint64_t h) const noexcept {
     const auto b = static_cast<unsigned>(h >> 24) & 255u;
-    return (burst_inserts_v4_[b >> 6] >> (b & 63u)) & 1u;
+    return (burst_inserts_[b >> 6] >> (b & 63u)) & 1u;
   }
   void note_inserted_this_burst(std::uint64_t h) noexcept {
     const auto b = static_cast<unsigned>(h >> 24) & 255u;
-    burst_inserts_v4_[b >> 6] |= std::uint64_t{1} << (b & 63u);
+    burst_inserts_[b >> 6] |= std::uint64_t{1} << (b & 63u);
   }
 
   /// tcp_conn_schedule / udp_conn_schedule / sctp_conn_schedule: which first packets may create
@@ -569,7 +592,7 @@ class director {
       release_counts();
       return drop(director_drop::table_full);
     }
-    if constexpr (Addr::size == 4) note_inserted_this_burst(h);
+    note_inserted_this_burst(h);
     ss.stats.add_conn();
     ds.stats.add_conn();
     state_update<Addr>(pkt, *ins, flags, conn::direction::input, now);
@@ -635,29 +658,40 @@ class director {
     if (d.live) services_[d.service_id].stats.add_in(bytes);
   }
 
-  /// The established-flow fast lane: an IPv4 TCP/UDP packet of a connection found in the burst
+  /// The established-flow fast lane: a TCP/UDP packet of a connection found in the burst
   /// lookup, whose outcome decide() would reach through established() with no rule firing (no
-  /// martian, fragment, options, reuse, removed server or missing neighbour), decided without
-  /// the general path's layers; DR, NAT and IPIP (4in4) frames that need no VLAN, MTU or TTL
-  /// handling are rewritten by the forwarders' plain short cuts, other tunnels by
-  /// tunnel_encapsulate. Returns false, having changed nothing, for every other packet;
-  /// decide() then takes it. The outcome is the same either way
-  /// (tests/director/fast_lane_test.cpp, packet by packet and in bursts). Cost:
+  /// martian, fragment, options, zero IPv6 UDP checksum, reuse, removed server or missing
+  /// neighbour), decided without the general path's layers; DR and NAT frames (IPv4 and IPv6)
+  /// and IPIP (4in4) frames that need no VLAN, MTU or TTL handling are rewritten by the
+  /// forwarders' plain short cuts, other tunnels by tunnel_encapsulate. Returns false, having
+  /// changed nothing, for every other packet; decide() then takes it. The outcome is the same
+  /// either way (tests/director/fast_lane_test.cpp, packet by packet and in bursts). Cost:
   /// bench/director_bench.cpp's pipeline/<m> against pipeline/<m>_general_path. Inlined into
   /// process_burst: the call and its arguments showed in the profile (about 5 % of DR's packet).
-  [[gnu::always_inline]] bool established_fast_v4(forward::frame_buffer& buf, const wire::packet_view& pkt,
-                                                  conn::conn_ref ref, const conn::conn_key_v4& key,
-                                                  std::uint64_t found_version, std::int64_t now,
-                                                  std::size_t index, verdict& out) noexcept {
-    if (pkt.is_fragment() || pkt.has_ipv4_options() || martian_source_v4(pkt.key().src_addr[0])) return false;
+  template <class Addr>
+  [[gnu::always_inline]] bool established_fast(forward::frame_buffer& buf, const wire::packet_view& pkt,
+                                               conn::conn_ref ref, const conn::conn_key<Addr>& key,
+                                               std::uint64_t found_version, std::int64_t now,
+                                               std::size_t index, verdict& out) noexcept {
+    constexpr bool v4 = Addr::size == 4;
+    auto& t = table<Addr>();
+    if (pkt.is_fragment() || pkt.has_ipv4_options()) return false;
+    if constexpr (v4) {
+      if (martian_source_v4(pkt.key().src_addr[0])) return false;
+    } else {
+      if (martian_source_v6(pkt.key().src_addr)) return false;
+    }
     const std::uint8_t proto = pkt.protocol();
     if (proto != wire::ip_proto::tcp && proto != wire::ip_proto::udp) return false;
+    // RFC 8200: decide() drops an IPv6 UDP datagram without a checksum.
+    if (!v4 && proto == wire::ip_proto::udp && (!pkt.has_l4_header() || pkt.udp().checksum() == 0))
+      return false;
     // conn::input_flags for a TCP/UDP packet with its L4 header.
     const std::uint8_t flags = proto == wire::ip_proto::tcp && pkt.has_l4_header() ? pkt.tcp_flags() : 0;
-    if (!(v4_.structure_version() == found_version ? v4_.plain_hit_found(ref, flags)
-                                                    : v4_.plain_hit(ref, key, flags)))
+    if (!(t.structure_version() == found_version ? t.plain_hit_found(ref, flags)
+                                                  : t.plain_hit(ref, key, flags)))
       return false;
-    const std::uint32_t handle = v4_.dest(ref);
+    const std::uint32_t handle = t.dest(ref);
     const dest_runtime& d = snap_->dests[handle];
     if (!d.has_mac) return false;
     const forward_method m = d.spec.method;
@@ -666,15 +700,15 @@ class director {
     if (m == forward_method::route) {
       frame = forward::detail::plain_direct_route(buf, pkt, d.dr);
     } else if (m == forward_method::masq) {
-      const wire::endpoint real{d.spec.endpoint.address, v4_.dest_port(ref)};
+      const wire::endpoint real{d.spec.endpoint.address, t.dest_port(ref)};
       frame = forward::detail::plain_nat_translate(buf, pkt, nullptr, &real, d.nat);
     } else if (m == forward_method::tunnel) {
-      frame = forward::detail::plain_ipip_v4(buf, pkt, d.spec.endpoint.address, d.tunnel);
+      if constexpr (v4) frame = forward::detail::plain_ipip_v4(buf, pkt, d.spec.endpoint.address, d.tunnel);
     } else {
       return false;  // local, FullNAT: the general path
     }
     // DR and NAT frames the short cuts decline take the general path; a TUN frame is
-    // encapsulated below by tunnel_encapsulate (GUE, GRE, IPv6 outer, over the MTU).
+    // encapsulated below by tunnel_encapsulate (GUE, GRE, IPv6, over the MTU).
     if (frame.empty() && m != forward_method::tunnel) return false;
     if (!frame.empty())
       set_forwarded_plain(out, frame, m, handle,
@@ -682,7 +716,7 @@ class director {
                           : m == forward_method::masq ? d.nat.l2.dst
                                                       : d.tunnel.l2.dst);
     // From here on, what established() does.
-    (void)v4_.on_packet(ref, flags, conn::direction::input, now);
+    (void)t.on_packet(ref, flags, conn::direction::input, now);
     count_in(d, handle, pkt);
     if (frame.empty()) {
       reply_slot_ = reply_room_of(index);
@@ -1594,7 +1628,7 @@ class director {
   std::unique_ptr<std::byte[]> scratch_;
   std::unique_ptr<std::byte[]> frag_out_;
   bool fast_lane_ = true;
-  std::array<std::uint64_t, 4> burst_inserts_v4_{};  // maybe_inserted_this_burst
+  std::array<std::uint64_t, 4> burst_inserts_{};  // maybe_inserted_this_burst
   std::uint64_t fast_lane_packets_ = 0;
   std::size_t out_used_ = 0;
   std::array<std::span<std::byte>, max_out_frames> out_frames_{};

@@ -28,20 +28,23 @@ struct dr_config {
 };
 
 namespace detail {
-/// direct_route for the common frame, in a few stores: IPv4 without options, no VLAN tag in or
-/// out, within the MTU, TTL above 1. Writes the frame exactly as direct_route would and returns
-/// it; returns an empty span, having written nothing, for any other frame. Precondition: `pkt`
-/// was parsed from buf.frame() (the director's fast lane; direct_route checks it first).
+/// direct_route for the common frame, in a few stores: IPv4 without options or IPv6 (extension
+/// headers go through untouched), no VLAN tag in or out, within the MTU, TTL / hop limit above 1.
+/// Writes the frame exactly as direct_route would and returns it; returns an empty span, having
+/// written nothing, for any other frame. Precondition: `pkt` was parsed from buf.frame() (the
+/// director's fast lane; direct_route checks it first).
 [[nodiscard, gnu::always_inline]] inline std::span<std::byte> plain_direct_route(
     frame_buffer& buf, const wire::packet_view& pkt, const dr_config& cfg) noexcept {
-  if (!pkt.is_ipv4() || !pkt.has_ethernet() || pkt.vlan_count() != 0 || cfg.l2.vlan.count != 0 ||
+  const bool v4 = pkt.is_ipv4();
+  if (!pkt.has_ethernet() || pkt.vlan_count() != 0 || cfg.l2.vlan.count != 0 ||
       pkt.has_ipv4_options() || pkt.l3_offset() != 14)
     return {};
-  if (cfg.mtu != 0 && (cfg.mtu < 68 || pkt.l3_len() > cfg.mtu)) return {};
+  if (cfg.mtu != 0 && (cfg.mtu < plain_min_mtu(v4) || pkt.l3_len() > cfg.mtu)) return {};
   std::byte* const frame = pkt.frame().data();
   if (cfg.decrement_ttl) {
-    if (wire::detail::load_u8(frame + 14 + 8) <= 1) return {};
-    decrement_ttl(pkt.l3(), wire::ip_family::v4);
+    // TTL at 8 of the IPv4 header, hop limit at 7 of the IPv6 one.
+    if (wire::detail::load_u8(frame + 14 + (v4 ? 8 : 7)) <= 1) return {};
+    decrement_ttl(pkt.l3(), pkt.family());
   }
   std::memcpy(frame, cfg.l2.dst.bytes.data(), 6);
   std::memcpy(frame + 6, cfg.l2.src.bytes.data(), 6);

@@ -102,26 +102,28 @@ template <class Rewrite>
   return forwarded{forward_action::forward, frame, 0, static_cast<std::uint16_t>(l2.len)};
 }
 
-/// nat_finish for the common frame, without the plan: IPv4 TCP, or UDP with a checksum, not a
-/// fragment or an ICMP error, Ethernet without VLAN tags in or out, within the MTU, TTL above 1.
-/// Rewrites it exactly as nat_finish(rewrite_endpoints) would and returns the frame; returns an
-/// empty span, having written nothing, for any other frame. Precondition: pkt was parsed from
-/// buf.frame() and belongs to the flow being translated (the director's fast lane; nat_translate
-/// checks both first). Endpoints: of IPv4, nullptr for a side left unchanged.
+/// nat_finish for the common frame, without the plan: TCP, or UDP with a checksum, over IPv4
+/// without options or IPv6, not a fragment or an ICMP error, Ethernet without VLAN tags in or
+/// out, within the MTU, TTL / hop limit above 1. Rewrites it exactly as
+/// nat_finish(rewrite_endpoints) would and returns the frame; returns an empty span, having
+/// written nothing, for any other frame. Precondition: pkt was parsed from buf.frame() and
+/// belongs to the flow being translated (the director's fast lane; nat_translate checks both
+/// first). Endpoints: of the packet's family, nullptr for a side left unchanged.
 [[nodiscard, gnu::always_inline]] inline std::span<std::byte> plain_nat_translate(
     frame_buffer& buf, const wire::packet_view& pkt, const wire::endpoint* to_src,
     const wire::endpoint* to_dst, const nat_config& cfg) noexcept {
-  if (!pkt.is_ipv4() || !pkt.has_ethernet() || pkt.vlan_count() != 0 || pkt.l3_offset() != 14 ||
+  if (!pkt.has_ethernet() || pkt.vlan_count() != 0 || pkt.l3_offset() != 14 ||
       !cfg.rewrite_l2 || cfg.l2.vlan.count != 0 || pkt.is_fragment() || pkt.is_icmp_error() ||
       !pkt.has_l4_header())
     return {};
-  if ((to_src != nullptr && !to_src->address.is_v4()) || (to_dst != nullptr && !to_dst->address.is_v4()))
+  const bool v4 = pkt.is_ipv4();
+  if ((to_src != nullptr && to_src->address.is_v4() != v4) || (to_dst != nullptr && to_dst->address.is_v4() != v4))
     return {};
   const std::uint8_t proto = pkt.protocol();
   if (proto != wire::ip_proto::udp ? proto != wire::ip_proto::tcp : pkt.udp().checksum() == 0) return {};
-  if (cfg.mtu != 0 && (cfg.mtu < 68 || pkt.l3_len() > cfg.mtu)) return {};
+  if (cfg.mtu != 0 && (cfg.mtu < plain_min_mtu(v4) || pkt.l3_len() > cfg.mtu)) return {};
   std::byte* const frame = pkt.frame().data();
-  if (cfg.decrement_ttl && wire::detail::load_u8(frame + 14 + 8) <= 1) return {};
+  if (cfg.decrement_ttl && wire::detail::load_u8(frame + 14 + (v4 ? 8 : 7)) <= 1) return {};
   rewrite_endpoints(pkt, {to_src, to_dst}, nat_rewrite_options(cfg));
   std::memcpy(frame, cfg.l2.dst.bytes.data(), 6);
   std::memcpy(frame + 6, cfg.l2.src.bytes.data(), 6);
