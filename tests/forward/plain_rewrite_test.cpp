@@ -1,5 +1,5 @@
 // The DR, NAT and IPIP short cuts for plain frames (plain_direct_route, plain_nat_translate,
-// plain_ipip_v4) against the general rewriters they stand in for (direct_route_general,
+// plain_ipip_v4, plain_ip6ip6) against the general rewriters they stand in for (direct_route_general,
 // nat_finish + rewrite_endpoints, tunnel_encapsulate_general):
 // on random TCP/UDP frames over IPv4 and IPv6 with every variation that makes a frame not plain
 // (VLAN tags, IP options, TTL 1, sizes over the MTU, a zero UDP checksum, fragments; other tunnel
@@ -227,5 +227,38 @@ TEST_SUITE("forward") {
           return forward::detail::tunnel_encapsulate_general(buf, p, real, general, reply, std::nullopt);
         },
         0, 700);
+  }
+
+  TEST_CASE("plain_ip6ip6: declines untouched, or writes what tunnel_encapsulate_general writes") {
+    const auto real = *wire::ip_address::parse("fd00:198:18::12");
+    against_general<forward::tunnel_config>(
+        14,
+        [](std::mt19937& rng) {
+          forward::tunnel_config cfg;
+          cfg.l2 = l2(rng);
+          const auto pick = rng() % 12;
+          cfg.type = pick == 0 ? forward::tunnel_type::gue : pick == 1 ? forward::tunnel_type::gre
+                                                                       : forward::tunnel_type::ipip;
+          cfg.gue_port = 6080;
+          const auto sum = rng() % 10;
+          cfg.checksum = sum == 0 ? forward::tunnel_checksum::remcsum
+                         : sum == 1 ? forward::tunnel_checksum::csum
+                                    : forward::tunnel_checksum::none;
+          cfg.local = *wire::ip_address::parse(pick == 2 ? "198.18.0.1" : pick == 3 ? "::" : "fd00:198:18::1");
+          // No check; under, at and over the smallest (1280 + 40); between.
+          constexpr std::size_t mtus[] = {0, 0, 1319, 1320, 1340, 1400};
+          cfg.mtu = mtus[rng() % 6];
+          cfg.decrement_ttl = rng() % 8 != 0;
+          cfg.rewrite_l2 = rng() % 10 != 0;
+          return cfg;
+        },
+        [&](forward::frame_buffer& buf, const wire::packet_view& p, const forward::tunnel_config& cfg) {
+          return forward::detail::plain_ip6ip6(buf, p, real, cfg);
+        },
+        [&](forward::frame_buffer& buf, const wire::packet_view& p, const forward::tunnel_config& cfg) {
+          std::vector<std::byte> reply(2048);
+          return forward::detail::tunnel_encapsulate_general(buf, p, real, cfg, reply, std::nullopt);
+        },
+        250, 250);
   }
 }

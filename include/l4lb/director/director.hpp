@@ -21,11 +21,11 @@
 //   the burst's own inserts says it may have been inserted since.
 // - Established TCP/UDP packets (IPv4 and IPv6) that no rule touches (no martian, fragment,
 //   options, reuse SYN, removed server, missing neighbour) take a fast lane: decided without
-//   decide()'s layers, DR and NAT rewritten by the forwarders' plain short cuts
-//   (plain_direct_route, plain_nat_translate; IPIP 4in4 by plain_ipip_v4) when the frame needs no
-//   VLAN, MTU or TTL handling (a new connection's first DR or NAT packet takes them too). Everything else, and
-//   every packet with director_config::established_fast_lane off, takes the general path; the
-//   outcome is the same (tests/director/fast_lane_test.cpp compares them packet for packet).
+//   decide()'s layers, DR, NAT and IPIP rewritten by the forwarders' plain short cuts
+//   (plain_direct_route, plain_nat_translate, plain_ipip_v4, plain_ip6ip6) when the frame needs
+//   no VLAN, MTU or TTL handling (a new connection's first DR or NAT packet takes them too).
+//   Everything else, and every packet with director_config::established_fast_lane off, takes
+//   the general path; the outcome is the same (tests/director/fast_lane_test.cpp compares them packet for packet).
 // - Expiry runs once per burst with a budget that grows with the connection rate and with the
 //   backlog the previous call left, so counts never go stale for long. IPVS's 2-second rate
 //   estimator steps from `now` too.
@@ -662,7 +662,7 @@ class director {
   /// lookup, whose outcome decide() would reach through established() with no rule firing (no
   /// martian, fragment, options, zero IPv6 UDP checksum, reuse, removed server or missing
   /// neighbour), decided without the general path's layers; DR and NAT frames (IPv4 and IPv6)
-  /// and IPIP (4in4) frames that need no VLAN, MTU or TTL handling are rewritten by the
+  /// and IPIP frames (4in4, 6in6) that need no VLAN, MTU or TTL handling are rewritten by the
   /// forwarders' plain short cuts, other tunnels by tunnel_encapsulate. Returns false, having
   /// changed nothing, for every other packet; decide() then takes it. The outcome is the same
   /// either way (tests/director/fast_lane_test.cpp, packet by packet and in bursts). Cost:
@@ -703,7 +703,8 @@ class director {
       const wire::endpoint real{d.spec.endpoint.address, t.dest_port(ref)};
       frame = forward::detail::plain_nat_translate(buf, pkt, nullptr, &real, d.nat);
     } else if (m == forward_method::tunnel) {
-      if constexpr (v4) frame = forward::detail::plain_ipip_v4(buf, pkt, d.spec.endpoint.address, d.tunnel);
+      frame = v4 ? forward::detail::plain_ipip_v4(buf, pkt, d.spec.endpoint.address, d.tunnel)
+                 : forward::detail::plain_ip6ip6(buf, pkt, d.spec.endpoint.address, d.tunnel);
     } else {
       return false;  // local, FullNAT: the general path
     }

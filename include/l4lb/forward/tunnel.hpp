@@ -169,6 +169,49 @@ namespace detail {
   (void)buf.set_frame(inner_start - outer - eth, eth + outer + inner_len);
   return buf.frame();
 }
+
+/// The same short cut for IPv6 inside IPv6 (RFC 2473; the kernel's ip6ip6 as IPVS's TUN uses
+/// it): IPIP, no VLAN tag in or out, the L2 header rewritten, within the MTU threshold, hop limit
+/// above 1, room for the outer headers. The outer header carries the inner traffic class as
+/// encapsulated_ds gives it, flow label 0, the inner hop limit (after the decrement), next header
+/// 41. Writes exactly what tunnel_encapsulate writes; returns an empty span, having written
+/// nothing, in every other case.
+[[nodiscard]] inline std::span<std::byte> plain_ip6ip6(frame_buffer& buf, const wire::packet_view& pkt,
+                                                       const wire::ip_address& real_server,
+                                                       const tunnel_config& cfg) noexcept {
+  namespace d = wire::detail;
+  constexpr std::size_t eth = 14, outer = 40;
+  if (cfg.type != tunnel_type::ipip || cfg.checksum == tunnel_checksum::remcsum || !cfg.rewrite_l2 ||
+      cfg.l2.vlan.count != 0 || !cfg.local.is_v6() || !real_server.is_v6() || cfg.local.v6().is_unspecified())
+    return {};
+  if (!pkt.is_ipv6() || !pkt.has_ethernet() || pkt.vlan_count() != 0 || pkt.l3_offset() != eth) return {};
+  const std::size_t inner_len = pkt.l3_len();
+  // mtu_check's "fits" with the 40-byte overhead (and its mtu_too_small case declined).
+  if (cfg.mtu != 0 && (cfg.mtu < outer + 1280 || inner_len > cfg.mtu - outer)) return {};
+  const std::size_t inner_start = buf.frame_offset() + eth;
+  if (inner_start < outer + eth || inner_len > 0xFFFF) return {};
+  std::byte* const inner = buf.storage().data() + inner_start;
+  std::uint8_t hop_limit = d::load_u8(inner + 7);
+  if (cfg.decrement_ttl) {
+    if (hop_limit <= 1) return {};
+    decrement_ttl(pkt.l3(), wire::ip_family::v6);
+    --hop_limit;
+  }
+  const auto traffic_class = static_cast<std::uint8_t>((d::load_be32(inner) >> 20) & 0xFFu);
+  std::byte* const out = inner - outer;
+  d::store_be32(out, 0x6000'0000u | (std::uint32_t{encapsulated_ds(traffic_class)} << 20));
+  d::store_be16(out + 4, static_cast<std::uint16_t>(inner_len));
+  d::store_u8(out + 6, wire::ip_proto::ipv6);
+  d::store_u8(out + 7, hop_limit);
+  std::memcpy(out + 8, cfg.local.raw().data(), 16);
+  std::memcpy(out + 24, real_server.raw().data(), 16);
+  std::byte* const l2 = out - eth;
+  std::memcpy(l2, cfg.l2.dst.bytes.data(), 6);
+  std::memcpy(l2 + 6, cfg.l2.src.bytes.data(), 6);
+  d::store_be16(l2 + 12, wire::ethertype::ipv6);
+  (void)buf.set_frame(inner_start - outer - eth, eth + outer + inner_len);
+  return buf.frame();
+}
 }  // namespace detail
 
 /// Encapsulates the IP packet of `pkt` (parsed from buf.frame()) for `real_server`: inner TTL - 1,
@@ -189,7 +232,8 @@ namespace detail {
                                                        std::optional<std::uint16_t> ip_id = std::nullopt) noexcept;
 
 namespace detail {
-/// tunnel_encapsulate's every case (plain_ipip_v4 is the common one's short cut). Precondition:
+/// tunnel_encapsulate's every case (plain_ipip_v4 and plain_ip6ip6 are the common ones' short
+/// cuts). Precondition:
 /// `pkt` was parsed from buf.frame().
 [[nodiscard]] inline forward_result tunnel_encapsulate_general(frame_buffer& buf, const wire::packet_view& pkt,
                                                                const wire::ip_address& real_server,
@@ -305,7 +349,9 @@ inline forward_result tunnel_encapsulate(frame_buffer& buf, const wire::packet_v
                                          std::span<std::byte> reply, std::optional<std::uint16_t> ip_id) noexcept {
   if (auto e = detail::check_view(buf, pkt); e != forward_error::none) return unexpected{e};
   if (!ip_id)
-    if (const auto f = detail::plain_ipip_v4(buf, pkt, real_server, cfg); !f.empty())
+    if (const auto f = pkt.is_ipv4() ? detail::plain_ipip_v4(buf, pkt, real_server, cfg)
+                                     : detail::plain_ip6ip6(buf, pkt, real_server, cfg);
+        !f.empty())
       return forwarded{forward_action::forward, f, 0, 14};
   return detail::tunnel_encapsulate_general(buf, pkt, real_server, cfg, reply, ip_id);
 }
