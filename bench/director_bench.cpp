@@ -8,6 +8,7 @@
 //   pipeline/<method>_ipv6/N       the same over IPv6 (74-byte frames; Ethernet + IPv6 + TCP)
 //   copy_only                      the frame copies alone (the floor both pay)
 //   new_conn/<sched>               SYN → schedule → insert → rewrite, in bursts of 32
+//   new_conn_servers/<sched>/N     the same with N real servers in the service (8, 64, 1000)
 //   two_directors (threads:1 / 2)  one director per thread on its own flows, one published
 //                                  configuration: items/s summed over threads
 //   memory/<tables>/N              a director whose IPv4 table holds exactly N connections,
@@ -216,9 +217,13 @@ void BM_copy_only(benchmark::State& state) {
 
 // New connections: every SYN is a new flow; the table (sized for `capacity` connections, load
 // 0.8, so inserts never have to evict) is rebuilt untimed before it holds that many.
-void BM_new_conn(benchmark::State& state, const char* sched) {
+// `servers`: the service's real servers (new_conn/<sched>: 8; new_conn_servers/<sched>/N: N).
+void new_conn_run(benchmark::State& state, const char* sched, std::uint32_t servers) {
   constexpr std::uint32_t capacity = 1u << 20;
-  auto s = std::make_unique<setup>(method_kind::dr, 0, sched, false, 1, capacity);
+  auto make = [&](std::uint32_t seed) {
+    return std::make_unique<setup>(method_kind::dr, 0, sched, false, seed, capacity, 0, true, false, servers);
+  };
+  auto s = make(1);
   std::uint32_t next = 0;
   std::uint64_t forwarded = 0, evicted = 0;
   const std::vector<bytes> syns = syn_pool();
@@ -227,7 +232,7 @@ void BM_new_conn(benchmark::State& state, const char* sched) {
     if (next + burst > capacity) {
       state.PauseTiming();
       evicted += s->d->table_v4().stats().evicted_embryonic;
-      s = std::make_unique<setup>(method_kind::dr, 0, sched, false, ++epoch + 1, capacity);
+      s = make(++epoch + 1);
       next = 0;
       state.ResumeTiming();
     }
@@ -243,6 +248,10 @@ void BM_new_conn(benchmark::State& state, const char* sched) {
   state.SetItemsProcessed(state.iterations() * burst_i);
   state.counters["ns_per_conn"] = benchmark::Counter(
       static_cast<double>(state.iterations() * burst_i), benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+void BM_new_conn(benchmark::State& state, const char* sched) { new_conn_run(state, sched, 8); }
+void BM_new_conn_servers(benchmark::State& state, const char* sched) {
+  new_conn_run(state, sched, static_cast<std::uint32_t>(state.range(0)));
 }
 
 // Two directors on two threads share one configuration; each has its own flows and tables.
@@ -312,6 +321,9 @@ BENCHMARK_CAPTURE(BM_pipeline, dr_4M, method_kind::dr, false)->Arg(4000000);
 BENCHMARK_CAPTURE(BM_new_conn, rr, "rr");
 BENCHMARK_CAPTURE(BM_new_conn, wlc, "wlc");
 BENCHMARK_CAPTURE(BM_new_conn, mh, "mh");
+BENCHMARK_CAPTURE(BM_new_conn_servers, rr, "rr")->Arg(8)->Arg(64)->Arg(1000);
+BENCHMARK_CAPTURE(BM_new_conn_servers, wlc, "wlc")->Arg(8)->Arg(64)->Arg(1000);
+BENCHMARK_CAPTURE(BM_new_conn_servers, mh, "mh")->Arg(8)->Arg(64)->Arg(1000);
 BENCHMARK_CAPTURE(BM_memory, dr_only, false)->Arg(1000)->Arg(1000000)->Iterations(1);
 BENCHMARK_CAPTURE(BM_memory, nat_index, true)->Arg(1000)->Arg(1000000)->Iterations(1);
 BENCHMARK(BM_two_directors)->Arg(1000000)->Threads(1)->Threads(2)->UseRealTime();

@@ -81,7 +81,7 @@ inline void set_bench_identity(director::director_control& control, const wire::
   control.set_neighbour(ip("fd00::fe"), gateway);
 }
 
-/// One director with one TCP service (8 real servers, scheduler `sched`) and `conns` flows
+/// One director with one TCP service (`servers` real servers, scheduler `sched`) and `conns` flows
 /// established through it (SYN then ACK), plus a pool of ACK frames of those flows to replay.
 /// The IPv4 table holds `room_for` connections at load 0.8 (room_for 0: `conns`), or exactly
 /// `capacity` when that is given. `ipv6`: the same over IPv6 (fd00::/8; the IPv6 table is sized
@@ -97,7 +97,7 @@ struct director_setup {
 
   director_setup(method_kind m, std::uint32_t conns, const char* sched, bool huge,
                  std::uint32_t seed = 1, std::uint32_t room_for = 0, std::uint32_t capacity = 0,
-                 bool nat_reply_index = true, bool ipv6 = false) {
+                 bool nat_reply_index = true, bool ipv6 = false, std::uint32_t servers = 8) {
     using namespace l4lb::director;
     set_bench_identity(control, director_mac, router_mac);
     const auto svc = service_key::tcp(ep(ipv6 ? "[fd00::100]:80" : "198.18.0.100:80"));
@@ -105,11 +105,12 @@ struct director_setup {
     s.key = svc;
     s.scheduler = sched;
     (void)control.apply(add_service{s});
-    for (int k = 0; k < 8; ++k) {
-      const std::string a = ipv6 ? "fd00::" + std::to_string(10 + k)
-                                 : "198.18.0." + std::to_string(10 + k);
-      control.set_neighbour(ip(a.c_str()),
-                            l4lb::test::mac("02:00:c6:12:00:" + std::to_string(10 + k)));
+    for (std::uint32_t k = 0; k < servers; ++k) {
+      // Eight servers at .10 .. .17 (fd00::10 ..); more from 198.18.2.1 on (fd00::1:1 ..).
+      const std::string a = servers <= 8 ? (ipv6 ? "fd00::" : "198.18.0.") + std::to_string(10 + k)
+                            : ipv6       ? "fd00::" + std::to_string(1 + k / 250) + ":" + std::to_string(1 + k % 250)
+                                         : "198.18." + std::to_string(2 + k / 250) + "." + std::to_string(1 + k % 250);
+      control.set_neighbour(ip(a.c_str()), director::neighbour_table::derived_mac(ip(a.c_str())));
       real_server_spec r;
       r.endpoint = {ip(a.c_str()), static_cast<std::uint16_t>(m == method_kind::nat ? 8080 : 80)};
       r.method = m == method_kind::dr    ? forward_method::route
