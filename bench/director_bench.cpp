@@ -5,6 +5,9 @@
 //   naive/<method>/N               the same frames through a naive pipeline: the same parser,
 //                                  std::unordered_map keyed by the 5-tuple, full checksum
 //                                  recomputation (IPv4 header; TCP for NAT)
+//   nat_replies/lane/N             NAT's reply direction: the real servers' answers to the same
+//                                  N flows (server -> client, from the VIP); .../general_path/N
+//                                  the same with the fast lanes off
 //   pipeline/<method>_ipv6/N       the same over IPv6 (74-byte frames; Ethernet + IPv6 + TCP)
 //   copy_only                      the frame copies alone (the floor both pay)
 //   new_conn/<sched>               SYN → schedule → insert → rewrite, in bursts of 32
@@ -59,6 +62,42 @@ setup& pipeline_fixture(method_kind m, std::uint32_t conns, bool huge, bool ipv6
     made_for = {m, conns, huge, ipv6};
   }
   return *pipeline_kept;
+}
+
+// NAT's other half: the real servers' answers to the same flows, to the clients from the VIP.
+void BM_nat_replies(benchmark::State& state, bool fast_lane) {
+  const auto conns = static_cast<std::uint32_t>(state.range(0));
+  setup& s = pipeline_fixture(method_kind::nat, conns, false, false);
+  s.d->set_established_fast_lane(fast_lane);
+  struct restore {
+    setup& s;
+    ~restore() { s.d->set_established_fast_lane(true); }
+  } restore_lane{s};
+  static std::vector<bytes> replies;
+  static const setup* replies_of = nullptr;
+  if (replies_of != &s) {
+    replies = s.nat_replies();
+    replies_of = &s;
+  }
+  if (replies.empty()) {
+    state.SkipWithError("the pool's flows were not forwarded");
+    return;
+  }
+  std::size_t at = 0;
+  std::uint64_t forwarded = 0;
+  for (auto _ : state) {
+    for (std::size_t j = 0; j < burst; ++j) {
+      s.load(j, replies[at]);
+      at = (at + 1) % replies.size();
+    }
+    s.d->process_burst(s.bufs, s.out, s.now);
+    for (const auto& v : s.out) forwarded += v.kind == verdict_kind::forward && v.to_client;
+    benchmark::DoNotOptimize(s.out.data());
+  }
+  if (forwarded != static_cast<std::uint64_t>(state.iterations() * burst_i)) state.SkipWithError("a reply was not forwarded");
+  state.SetItemsProcessed(state.iterations() * burst_i);
+  state.counters["ns_per_packet"] = benchmark::Counter(
+      static_cast<double>(state.iterations() * burst_i), benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
 void BM_pipeline(benchmark::State& state, method_kind m, bool huge, bool fast_lane = true,
@@ -311,6 +350,8 @@ BENCHMARK_CAPTURE(BM_naive, nat, method_kind::nat)->Apply(sizes);
 // The same director with its established-flow fast lane off: what the lane saves.
 BENCHMARK_CAPTURE(BM_pipeline, dr_general_path, method_kind::dr, false, false)->Arg(1000)->Arg(1000000);
 BENCHMARK_CAPTURE(BM_pipeline, nat_general_path, method_kind::nat, false, false)->Arg(1000)->Arg(1000000);
+BENCHMARK_CAPTURE(BM_nat_replies, lane, true)->Arg(1000)->Arg(1000000);
+BENCHMARK_CAPTURE(BM_nat_replies, general_path, false)->Arg(1000)->Arg(1000000);
 BENCHMARK_CAPTURE(BM_pipeline, dr_ipv6, method_kind::dr, false, true, true)->Arg(1000)->Arg(1000000);
 BENCHMARK_CAPTURE(BM_pipeline, tun_ipv6, method_kind::tun, false, true, true)->Arg(1000)->Arg(1000000);
 BENCHMARK_CAPTURE(BM_pipeline, nat_ipv6, method_kind::nat, false, true, true)->Arg(1000)->Arg(1000000);

@@ -76,6 +76,38 @@ result established(method_kind m) {
   return r;
 }
 
+// NAT replies (real server -> client) of the same 1000 flows, as director_bench's
+// nat_replies/lane/1000; one warm-up pass over the pool.
+result nat_replies() {
+  constexpr std::uint32_t conns = 1000;
+  constexpr std::size_t bursts = 256;
+  director_setup s(method_kind::nat, conns, "rr", false);
+  const std::vector<bytes> replies = s.nat_replies();
+  result r;
+  if (replies.empty()) return r;
+  std::size_t at = 0;
+  const auto load = [&] {
+    for (std::size_t j = 0; j < burst; ++j) {
+      s.load(j, replies[at]);
+      at = (at + 1) % replies.size();
+    }
+  };
+  for (std::size_t b = 0; b < (conns + burst - 1) / burst; ++b) {
+    load();
+    s.d->process_burst(s.bufs, s.out, s.now);
+  }
+  for (std::size_t b = 0; b < bursts; ++b) {
+    load();
+    {
+      collect c;
+      s.d->process_burst(s.bufs, s.out, s.now);
+    }
+    r.packets += burst;
+    for (const auto& v : s.out) r.good += v.kind == director::verdict_kind::forward && v.to_client;
+  }
+  return r;
+}
+
 // New connections: SYNs of flows never seen, scheduled by `sched`, into a table with room for
 // all of them (no eviction), as director_bench's new_conn/<sched>; 2 bursts of warm-up.
 result new_connections(const char* sched) {
@@ -172,6 +204,7 @@ const path paths[] = {
     {"director/dr/established/1000", [] { return established(method_kind::dr); }},
     {"director/tun/established/1000", [] { return established(method_kind::tun); }},
     {"director/nat/established/1000", [] { return established(method_kind::nat); }},
+    {"director/nat_reply/established/1000", nat_replies},
     {"director/new_conn/rr", [] { return new_connections("rr"); }},
     {"director/new_conn/wlc", [] { return new_connections("wlc"); }},
     {"director/new_conn/mh", [] { return new_connections("mh"); }},

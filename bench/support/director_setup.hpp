@@ -169,6 +169,28 @@ struct director_setup {
     tcp[0] ^= std::byte{static_cast<std::uint8_t>(round >> 8)};
     tcp[1] ^= std::byte{static_cast<std::uint8_t>(round)};
   }
+  /// A NAT director's pool as the real servers answer it (server -> client, ACK), found by
+  /// sending each pool frame through the director once and reading where it went. IPv4.
+  [[nodiscard]] std::vector<bytes> nat_replies() {
+    std::vector<bytes> replies;
+    replies.reserve(frames.size());
+    for (const bytes& f : frames) {
+      load(0, f);
+      const director::verdict v = d->process(bufs[0], now);
+      if (v.kind != director::verdict_kind::forward || v.frame.size() < 14 + 20 + 20) return {};
+      const auto* ip4 = reinterpret_cast<const std::uint8_t*>(v.frame.data() + 14);
+      const auto addr = [&](int at) { return wire::ip_address::from_bytes(wire::ip_family::v4, ip4 + at).to_string(); };
+      const auto port = [&](int at) { return static_cast<std::uint16_t>(ip4[20 + at] << 8 | ip4[20 + at + 1]); };
+      bytes r = l4lb::test::packet_builder{}
+                    .eth(director_mac, router_mac)
+                    .ipv4(addr(16), addr(12))
+                    .tcp(port(2), port(0), tf::ack)
+                    .build();
+      r.resize(std::max(r.size(), frame_len));
+      replies.push_back(std::move(r));
+    }
+    return replies;
+  }
   [[nodiscard]] std::size_t forwarded() const {
     return static_cast<std::size_t>(std::count_if(out.begin(), out.end(), [](const auto& v) {
       return v.kind == director::verdict_kind::forward;

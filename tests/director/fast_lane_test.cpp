@@ -1,13 +1,16 @@
-// The established-flow fast lane against the general path: two directors on one configuration,
-// one with director_config::established_fast_lane off, take the same random traffic over IPv4
-// and IPv6 (TCP flags of every kind, UDP with and without checksums, TTL / hop limit 1, IP
-// options and IPv6 extension headers, VLAN tags, frames over a server's MTU, martian sources)
-// to DR, NAT and TUN servers while weights change and servers leave and return. Every verdict,
-// every output frame byte, every counter and every table must be the same; and the lane must
-// have taken most established packets of both families. In bursts, the general director takes
-// the frames one at a time, so that the burst lookup's stale refs are checked too.
+// The established-flow fast lane and the NAT reply lane against the general path: two
+// directors on one configuration, one with director_config::established_fast_lane off, take the
+// same random traffic over IPv4 and IPv6 (TCP flags of every kind, UDP with and without
+// checksums, TTL / hop limit 1, IP options and IPv6 extension headers, VLAN tags, frames over a
+// server's MTU, martian sources) to DR, NAT and TUN servers, and the NAT servers' replies, while
+// weights change and servers leave and return. Every verdict, every output frame byte, every
+// counter and every table must be the same; and the lane must have taken most established
+// packets of both families. In bursts, the general director takes the frames one at a time, so
+// that the burst lookup's stale refs are checked too.
 #include <doctest/doctest.h>
 
+#include <initializer_list>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -18,8 +21,10 @@ using namespace director_test;
 
 namespace {
 
+// Two directors, each on its own control with the same configuration, so that each one's
+// statistics (InPkts, OutBytes, ...) can be read and compared.
 struct twin {
-  director_control control;
+  director_control control, control_general;
   std::unique_ptr<class director> fast, general;
   explicit twin(std::uint32_t capacity_v4 = 0) {
     director_identity id;
@@ -27,49 +32,84 @@ struct twin {
     id.addresses = {ip("198.18.0.1"), ip("fd00:198:18::1")};
     id.gateway_v4 = ip("198.18.0.254");
     id.gateway_v6 = ip("fd00:198:18::fe");
-    control.set_identity(id);
-    for (int k = 11; k <= 16; ++k) {
-      const auto a = ip("198.18.0." + std::to_string(k));
-      control.set_neighbour(a, mac_of(a));
-      const auto a6 = ip("fd00:198:18::" + std::to_string(k));
-      control.set_neighbour(a6, mac_of(a6));
+    for (auto* c : {&control, &control_general}) {
+      c->set_identity(id);
+      for (int k = 11; k <= 16; ++k) {
+        const auto a = ip("198.18.0." + std::to_string(k));
+        c->set_neighbour(a, mac_of(a));
+        const auto a6 = ip("fd00:198:18::" + std::to_string(k));
+        c->set_neighbour(a6, mac_of(a6));
+      }
+      c->set_neighbour(ip("198.18.0.254"), client_router_mac);
+      c->set_neighbour(ip("fd00:198:18::fe"), client_router_mac);
     }
-    control.set_neighbour(ip("198.18.0.254"), client_router_mac);
-    control.set_neighbour(ip("fd00:198:18::fe"), client_router_mac);
     director_config c = lab::small();
     c.seed = 99;
     if (capacity_v4 != 0) c.conn_capacity_v4 = c.conn_capacity_v6 = capacity_v4;
     fast = std::make_unique<class director>(control, c);
     c.established_fast_lane = false;
-    general = std::make_unique<class director>(control, c);
+    general = std::make_unique<class director>(control_general, c);
   }
-  void must(const command& c) { REQUIRE(control.apply(c) == config_error::ok); }
+  void must(const command& c) {
+    REQUIRE(control.apply(c) == config_error::ok);
+    REQUIRE(control_general.apply(c) == config_error::ok);
+  }
+  // Every service's and server's counters, the same on both (the rates follow from them).
+  void same_stats(std::initializer_list<service_key> services) const {
+    const auto cfg = control.config();
+    for (const auto& svc : services) {
+      const auto* s = cfg.find(svc);
+      REQUIRE(s);
+      CHECK(control.service_stats(s->id).stats == control_general.service_stats(s->id).stats);
+      const auto la = fast->dests_of(s->id);
+      const auto lb = general->dests_of(s->id);
+      REQUIRE(la.size() == lb.size());
+      for (std::size_t j = 0; j < la.size(); ++j) {
+        CHECK(la[j].handle == lb[j].handle);
+        CHECK(la[j].active_conns == lb[j].active_conns);
+        CHECK(la[j].inactive_conns == lb[j].inactive_conns);
+        const auto da = control.dest_stats(la[j].handle), db = control_general.dest_stats(lb[j].handle);
+        CHECK(da.stats == db.stats);
+        CHECK(da.persist_conns == db.persist_conns);
+      }
+    }
+  }
 };
 
-bytes make_frame(std::mt19937& rng, std::uint16_t port, bool udp, std::uint8_t flags, bool ipv6 = false) {
+bytes make_frame(std::mt19937& rng, std::uint16_t port, bool udp, std::uint8_t flags, bool ipv6 = false,
+                 const wire::endpoint* reply_from = nullptr) {
   packet_builder b;
   b.eth(director_mac, client_router_mac);
   if (rng() % 20 == 0) b.vlan(100);
+  const std::string server = reply_from ? reply_from->address.to_string() : std::string();
   if (ipv6) {
     l4lb::test::ipv6_options o;
     o.hop_limit = rng() % 15 == 0 ? 1 : 64;
-    const char* src = rng() % 50 == 0 ? (rng() % 2 ? "::1" : "ff02::9") : "fd00:198:18:1::10";
-    b.ipv6(src, "fd00:198:18::100", o);
+    const char* client = rng() % 50 == 0 ? (rng() % 2 ? "::1" : "ff02::9") : "fd00:198:18:1::10";
+    if (reply_from)
+      b.ipv6(server, rng() % 50 == 0 ? "fd00:198:18::100" : "fd00:198:18:1::10", o);
+    else
+      b.ipv6(client, "fd00:198:18::100", o);
     if (rng() % 20 == 0) b.hop_by_hop();
   } else {
     l4lb::test::ipv4_options o;
     o.ttl = rng() % 15 == 0 ? 1 : 64;
     o.dont_frag = rng() % 2 == 0;
     if (rng() % 20 == 0) o.options = {std::byte{7}, std::byte{7}, std::byte{4}, std::byte{0}};  // record route
-    const char* src = rng() % 50 == 0 ? "127.0.0.9" : "198.18.1.10";
-    b.ipv4(src, "198.18.0.100", o);
+    const char* client = rng() % 50 == 0 ? "127.0.0.9" : "198.18.1.10";
+    if (reply_from)
+      b.ipv4(server, rng() % 50 == 0 ? "198.18.0.100" : "198.18.1.10", o);
+    else
+      b.ipv4(client, "198.18.0.100", o);
   }
+  const std::uint16_t sport = reply_from ? reply_from->port : port;
+  const std::uint16_t dport = reply_from ? port : udp ? 53 : 80;
   if (udp) {
     l4lb::test::udp_options u;
     u.zero_checksum = rng() % 5 == 0;
-    b.udp(port, 53, u);
+    b.udp(sport, dport, u);
   } else {
-    b.tcp(port, 80, flags);
+    b.tcp(sport, dport, flags);
   }
   b.payload(rng() % 10 == 0 ? 1400 : rng() % 64);
   return b.build();
@@ -153,7 +193,7 @@ TEST_CASE("fast lane: the same outcome as the general path, packet for packet") 
     in[i] = true;
   }
   std::int64_t now = 10 * sec;
-  std::uint64_t established = 0, established_v6 = 0, lane_v6 = 0, lane_v6_seen = 0;
+  std::uint64_t established = 0, established_v6 = 0, lane = 0, lane_v6 = 0, replies = 0, lane_replies = 0;
   for (int step = 0; step < 30000; ++step) {
     const int what = static_cast<int>(rng() % 1000);
     const std::size_t i = rng() % servers.size();
@@ -179,18 +219,28 @@ TEST_CASE("fast lane: the same outcome as the general path, packet for packet") 
     const int k = static_cast<int>(rng() % 20);
     const std::uint8_t flags = k < 3 ? tf::syn : k < 15 ? tf::ack : k < 17 ? tf::fin | tf::ack : k < 18 ? tf::rst : tf::syn | tf::ack;
     const bool v6 = rng() % 3 == 0;
-    const bytes f = make_frame(rng, port, udp, flags, v6);
+    // One frame in five from a NAT server (12 or 15) to the client: its replies.
+    std::optional<wire::endpoint> from;
+    if (rng() % 5 == 0) {
+      const std::size_t si = rng() % 2 ? 1 : 4;
+      from = ep(endpoint_of(udp ? servers[si].udp_ep : servers[si].tcp_ep, v6));
+    }
+    const bytes f = make_frame(rng, port, udp, flags, v6, from ? &*from : nullptr);
     frame a(f), b(f);
+    const std::uint64_t lane_before = t.fast->fast_lane_packets();
     const verdict va = t.fast->process(a.buf, now);
+    const bool took_lane = t.fast->fast_lane_packets() != lane_before;
     const verdict vb = t.general->process(b.buf, now);
     INFO("step ", step, " fast ", std::string(va.reason()), " general ", std::string(vb.reason()));
     same(va, vb, va.frame, vb.frame);
-    const bool counted = va.kind == verdict_kind::forward && !(flags & tf::syn);
+    const bool reply = va.kind == verdict_kind::forward && va.to_client;
+    const bool counted = va.kind == verdict_kind::forward && !reply && !(flags & tf::syn);
     established += counted;
     established_v6 += counted && v6;
-    const std::uint64_t lane_before = lane_v6_seen;
-    lane_v6_seen = t.fast->fast_lane_packets();
-    if (v6) lane_v6 += lane_v6_seen - lane_before;
+    lane += counted && took_lane;
+    lane_v6 += counted && v6 && took_lane;
+    replies += reply;
+    lane_replies += reply && took_lane;
   }
   // Counters and tables: identical.
   const auto& ca = t.fast->verdicts();
@@ -201,25 +251,18 @@ TEST_CASE("fast lane: the same outcome as the general path, packet for packet") 
   CHECK(ca.replies == cb.replies);
   CHECK(t.fast->table_v4().size() == t.general->table_v4().size());
   CHECK(t.fast->table_v6().size() == t.general->table_v6().size());
-  // Both directors share the control: per-director server counts are read through dests_of.
-  for (auto svc : {tcp_svc, udp_svc, tcp6_svc, udp6_svc}) {
-    const auto cfg = t.control.config();
-    const auto* s = cfg.find(svc);
-    REQUIRE(s);
-    const auto la = t.fast->dests_of(s->id);
-    const auto lb = t.general->dests_of(s->id);
-    REQUIRE(la.size() == lb.size());
-    for (std::size_t j = 0; j < la.size(); ++j) {
-      CHECK(la[j].handle == lb[j].handle);
-      CHECK(la[j].active_conns == lb[j].active_conns);
-      CHECK(la[j].inactive_conns == lb[j].inactive_conns);
-    }
-  }
-  MESSAGE(t.fast->fast_lane_packets() << " of " << established << " established forwards took the fast lane");
+  t.same_stats({tcp_svc, udp_svc, tcp6_svc, udp6_svc});
+  // "Established" forwards here include each UDP flow's first datagram, and this traffic's
+  // variations (TTL 1, options, VLAN tags, MTU, zero UDP checksums) send many of the others
+  // the general way: somewhat under half take the lane (47 % and 40 % when written).
+  MESSAGE(lane << " of " << established << " established forwards took the fast lane");
   CHECK(t.general->fast_lane_packets() == 0);
-  CHECK(t.fast->fast_lane_packets() > established / 2);
+  CHECK(lane > established / 3);
   MESSAGE(lane_v6 << " of " << established_v6 << " established IPv6 forwards took the fast lane");
-  CHECK(lane_v6 > established_v6 / 2);
+  CHECK(lane_v6 > established_v6 / 3);
+  MESSAGE(lane_replies << " of " << replies << " NAT replies forwarded to clients took the reply lane");
+  CHECK(replies > 300);
+  CHECK(lane_replies > replies / 2);
 }
 
 TEST_CASE("fast lane: the same outcome in bursts, where earlier frames insert and remove connections") {
@@ -273,7 +316,10 @@ TEST_CASE("fast lane: the same outcome in bursts, where earlier frames insert an
       const auto port = static_cast<std::uint16_t>(3000 + rng() % 48);
       const int k = static_cast<int>(rng() % 20);
       const std::uint8_t flags = k < 4 ? tf::syn : k < 15 ? tf::ack : k < 17 ? tf::fin | tf::ack : k < 18 ? tf::rst : tf::syn | tf::ack;
-      const bytes f = make_frame(rng, port, udp, flags, rng() % 3 == 0);
+      const bool v6 = rng() % 3 == 0;
+      // One in four from the NAT server (198.18.0.12, [fd00:198:18::12]) to the client.
+      const auto from = ep(std::string(v6 ? "[fd00:198:18::12]" : "198.18.0.12") + (udp ? ":53" : ":80"));
+      const bytes f = make_frame(rng, port, udp, flags, v6, rng() % 4 == 0 ? &from : nullptr);
       fa.push_back(std::make_unique<frame>(f));
       fb.push_back(std::make_unique<frame>(f));
       ba.push_back(fa.back()->buf);
@@ -299,6 +345,7 @@ TEST_CASE("fast lane: the same outcome in bursts, where earlier frames insert an
   CHECK(t.fast->table_v6().size() == t.general->table_v6().size());
   CHECK(t.fast->table_v6().stats().inserted == t.general->table_v6().stats().inserted);
   CHECK(t.fast->table_v6().stats().inserted > 1000);
+  t.same_stats({tcp_svc, udp_svc, tcp6_svc, udp6_svc});
   MESSAGE(t.fast->fast_lane_packets() << " of " << frames_sent << " frames took the fast lane");
   CHECK(t.fast->fast_lane_packets() > frames_sent / 4);
 }

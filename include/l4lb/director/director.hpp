@@ -245,12 +245,22 @@ class director {
         counters_.count(out[i]);
         continue;
       }
+      const std::uint32_t mark = marks.size() > i ? marks[i] : 0;
+      // A packet of no connection, from a NAT real server to its client: the reply lane.
+      if (fast_lane_ && ka != no_key && mark == 0 &&
+          (v4 ? refs4[ka] == conn::no_conn &&
+                    nat_reply_fast<wire::ipv4_address>(frames[i], p, hashes4[ka], now, out[i])
+              : refs6[ka] == conn::no_conn &&
+                    nat_reply_fast<wire::ipv6_address>(frames[i], p, hashes6[ka], now, out[i]))) {
+        ++fast_lane_packets_;
+        counters_.count(out[i]);
+        continue;
+      }
       burst_hint hint;
       if (ka != no_key)
         hint = v4 ? burst_hint{refs4[ka], &keys4.at[ka], nullptr, hashes4[ka]}
                   : burst_hint{refs6[ka], nullptr, &keys6.at[ka], hashes6[ka]};
       reply_slot_ = reply_room_of(i);
-      const std::uint32_t mark = marks.size() > i ? marks[i] : 0;
       out[i] = decide(frames[i], p, hint, mark, now);
       counters_.count(out[i]);
     }
@@ -724,6 +734,57 @@ class director {
       out = from_forward(forward::tunnel_encapsulate(buf, pkt, d.spec.endpoint.address, d.tunnel, reply_slot_),
                          m, handle, d.tunnel.l2.dst, false);
     }
+    return true;
+  }
+
+  /// The reply lane: a TCP/UDP packet that the burst lookup found no connection for, with no
+  /// firewall mark, whose outcome decide() would reach through reply_direction() and nat_reply()
+  /// with no rule firing: not to a VIP (so no service), no FullNAT, no insert of this burst that
+  /// could be its connection, a NAT connection found by its reply key, the client's next hop
+  /// known, and a frame plain_nat_translate takes (source = the VIP, L2 toward the client).
+  /// Returns false, having changed nothing, for every other packet. The outcome is decide()'s
+  /// (tests/director/fast_lane_test.cpp sends replies of NAT servers in both families).
+  template <class Addr>
+  [[gnu::always_inline]] bool nat_reply_fast(forward::frame_buffer& buf, const wire::packet_view& pkt,
+                                             std::uint64_t client_hash, std::int64_t now,
+                                             verdict& out) noexcept {
+    constexpr bool v4 = Addr::size == 4;
+    auto& t = table<Addr>();
+    if (!t.has_nat_index() || fn_reply_ || maybe_inserted_this_burst(client_hash)) return false;
+    if (pkt.is_fragment() || pkt.has_ipv4_options() || !pkt.has_l4_header()) return false;
+    const wire::flow_key& k = pkt.key();
+    if (v4 ? martian_source_v4(k.src_addr[0]) : martian_source_v6(k.src_addr)) return false;
+    const std::uint8_t proto = k.protocol;
+    if (proto != wire::ip_proto::tcp && (proto != wire::ip_proto::udp || (!v4 && pkt.udp().checksum() == 0)))
+      return false;
+    // find_service(0, k) finds nothing for a destination that is no VIP.
+    if (snap_->is_vip(k.dst_addr, k.family)) return false;
+    const conn::conn_ref ref = t.find_reply(conn::reply_key<Addr>::from_flow(k), now);
+    if (ref == conn::no_conn || !t.is_nat(ref)) return false;
+    const auto ck = t.key(ref);
+    const wire::ip_address client(ck.client_addr);
+    const wire::mac_address* mac = neighbour(client);
+    if (!mac) {
+      const auto& gw = v4 ? snap_->identity.gateway_v4 : snap_->identity.gateway_v6;
+      if (gw) mac = neighbour(*gw);
+      if (!mac) return false;
+    }
+    forward::nat_config cfg;  // what toward_client gives nat_outbound
+    cfg.l2.src = snap_->identity.mac;
+    cfg.l2.dst = *mac;
+    cfg.keep_quoted_l4_checksum = true;
+    const wire::endpoint vip{wire::ip_address(ck.virtual_addr), ck.virtual_port};
+    const auto frame = forward::detail::plain_nat_translate(buf, pkt, &vip, nullptr, cfg);
+    if (frame.empty()) return false;
+    // From here on, what toward_client does (the rewrite does not depend on it).
+    const std::uint32_t handle = t.dest(ref);
+    set_forwarded_plain(out, frame, forward_method::masq, handle, *mac);
+    out.to_client = true;
+    (void)t.on_packet(ref, pkt.tcp_flags(), conn::direction::output, now);
+    const dest_runtime& d = snap_->dests[handle];
+    const auto bytes = static_cast<std::uint32_t>(pkt.l3_len());
+    dests_[handle].stats.add_out(bytes);
+    if (d.live) services_[d.service_id].stats.add_out(bytes);
     return true;
   }
 

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <vector>
 
@@ -50,7 +51,7 @@ class neighbour_table {
     for (std::size_t i = hash(ip) & mask;; i = (i + 1) & mask) {
       const std::uint32_t s = slots_[i];
       if (s == empty) return nullptr;
-      if (entries_[s].ip == ip) return &entries_[s].mac;
+      if (same(entries_[s].ip, ip)) return &entries_[s].mac;
     }
   }
 
@@ -75,10 +76,19 @@ class neighbour_table {
  private:
   static constexpr std::uint32_t empty = 0xFFFF'FFFFu;
 
+  // Two words and two multiplies (the byte loop this replaced and the memcmp of the address
+  // compare were most of a NAT reply's next-hop lookup). The raw bytes past an IPv4 address's
+  // four are zero, so both families hash all sixteen.
   static std::size_t hash(const wire::ip_address& ip) noexcept {
-    std::uint64_t h = 0xcbf2'9ce4'8422'2325ull ^ static_cast<std::uint64_t>(ip.family());
-    for (std::size_t i = 0; i < ip.byte_size(); ++i) h = (h ^ ip.raw()[i]) * 0x0000'0100'0000'01b3ull;
-    return static_cast<std::size_t>(h ^ (h >> 29));
+    std::uint64_t w[2];
+    std::memcpy(w, ip.raw().data(), 16);
+    std::uint64_t h = (w[0] * 0x9E37'79B9'7F4A'7C15ull) ^ (w[1] * 0xC2B2'AE3D'27D4'EB4Full) ^
+                      static_cast<std::uint64_t>(ip.family());
+    h ^= h >> 29;
+    return static_cast<std::size_t>(h * 0xBF58'476D'1CE4'E5B9ull >> 32);
+  }
+  static bool same(const wire::ip_address& a, const wire::ip_address& b) noexcept {
+    return a.family() == b.family() && wire::equal_16(a.raw(), b.raw());
   }
   void rebuild() {
     std::size_t n = 8;
