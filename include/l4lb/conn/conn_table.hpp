@@ -408,16 +408,25 @@ class basic_conn_table {
     return match_burst(keys.first(n), hashes.data(), out, now);
   }
 
+  /// Starts loading the NAT reply index's group for hash(rk) == hr (a burst's misses that may be
+  /// replies, before find_reply); nothing without the index.
+  void prefetch_reply(std::uint64_t hr) const noexcept {
+    if (!replies_.empty_storage()) replies_.prefetch_group(replies_.home(hr));
+  }
+
   /// A server→client packet's connection (ip_vs_conn_out_get): a NAT connection whose client
   /// endpoint is the packet's destination and whose real server endpoint is its source; else a
   /// non-NAT connection whose virtual endpoint is the source (replies the director sees in
   /// DR/TUN, e.g. a local server). no_conn if none.
   [[nodiscard]] conn_ref find_reply(const reply_key_type& rk, std::int64_t now) const noexcept {
+    return find_reply(rk, hash(rk), now);
+  }
+  /// The same with the reply key's hash computed by the caller (hr == hash(rk)).
+  [[nodiscard]] conn_ref find_reply(const reply_key_type& rk, std::uint64_t hr, std::int64_t now) const noexcept {
     const std::uint32_t now_floor = floor_tick(now);
     if (!replies_.empty_storage()) {
       // Two live NAT connections can share a reply key (two virtual services on one server
       // endpoint, one client ip:port); an entry past its deadline is skipped, not an answer.
-      const std::uint64_t hr = hash(rk);
       const std::uint32_t rr = replies_.find(hr, [&](std::uint32_t conn) {
         return reply_matches(conns_.slot(conn), rk) && !reached(conn, now_floor);
       });

@@ -224,6 +224,11 @@ class director {
       v4_.find_burst(std::span(keys4.at, n4), std::span(hashes4.data(), n4), std::span(refs4.data(), n4), now);
     if (n6 != 0)
       v6_.find_burst(std::span(keys6.at, n6), std::span(hashes6.data(), n6), std::span(refs6.data(), n6), now);
+    // A NAT director's misses may be its servers' replies: start loading their reply index
+    // groups (the key read the other way round) while the burst is decided.
+    std::array<std::uint64_t, max_burst> reply_hashes4, reply_hashes6;
+    if (v4_.has_nat_index()) prefetch_replies(v4_, keys4.at, refs4.data(), reply_hashes4.data(), n4);
+    if (v6_.has_nat_index()) prefetch_replies(v6_, keys6.at, refs6.data(), reply_hashes6.data(), n6);
     // Refs found while these stay the same still hold their keys (the lane skips the re-check).
     const std::uint64_t found_v4 = v4_.structure_version(), found_v6 = v6_.structure_version();
     burst_inserts_ = {};
@@ -249,9 +254,9 @@ class director {
       // A packet of no connection, from a NAT real server to its client: the reply lane.
       if (fast_lane_ && ka != no_key && mark == 0 &&
           (v4 ? refs4[ka] == conn::no_conn &&
-                    nat_reply_fast<wire::ipv4_address>(frames[i], p, hashes4[ka], now, out[i])
+                    nat_reply_fast<wire::ipv4_address>(frames[i], p, hashes4[ka], &reply_hashes4[ka], now, out[i])
               : refs6[ka] == conn::no_conn &&
-                    nat_reply_fast<wire::ipv6_address>(frames[i], p, hashes6[ka], now, out[i]))) {
+                    nat_reply_fast<wire::ipv6_address>(frames[i], p, hashes6[ka], &reply_hashes6[ka], now, out[i]))) {
         ++fast_lane_packets_;
         counters_.count(out[i]);
         continue;
@@ -737,6 +742,20 @@ class director {
     return true;
   }
 
+  /// For each key the burst lookup missed: the hash of its reply key (the same fields read as
+  /// server -> client), and a prefetch of that hash's reply index group.
+  template <class Table, class Key>
+  static void prefetch_replies(const Table& t, const Key* keys, const conn::conn_ref* refs,
+                               std::uint64_t* reply_hashes, std::size_t n) noexcept {
+    for (std::size_t j = 0; j < n; ++j) {
+      if (refs[j] != conn::no_conn) continue;
+      const Key& k = keys[j];
+      reply_hashes[j] = t.hash(typename Table::reply_key_type{k.client_addr, k.virtual_addr, k.client_port,
+                                                              k.virtual_port, k.protocol});
+      t.prefetch_reply(reply_hashes[j]);
+    }
+  }
+
   /// The reply lane: a TCP/UDP packet that the burst lookup found no connection for, with no
   /// firewall mark, whose outcome decide() would reach through reply_direction() and nat_reply()
   /// with no rule firing: not to a VIP (so no service), no FullNAT, no insert of this burst that
@@ -744,10 +763,12 @@ class director {
   /// known, and a frame plain_nat_translate takes (source = the VIP, L2 toward the client).
   /// Returns false, having changed nothing, for every other packet. The outcome is decide()'s
   /// (tests/director/fast_lane_test.cpp sends replies of NAT servers in both families).
+  /// `*reply_hash`: prefetch_replies' hash of the packet's reply key (written only when the table
+  /// has a NAT reply index, so read only then).
   template <class Addr>
   [[gnu::always_inline]] bool nat_reply_fast(forward::frame_buffer& buf, const wire::packet_view& pkt,
-                                             std::uint64_t client_hash, std::int64_t now,
-                                             verdict& out) noexcept {
+                                             std::uint64_t client_hash, const std::uint64_t* reply_hash,
+                                             std::int64_t now, verdict& out) noexcept {
     constexpr bool v4 = Addr::size == 4;
     auto& t = table<Addr>();
     if (!t.has_nat_index() || fn_reply_ || maybe_inserted_this_burst(client_hash)) return false;
@@ -759,7 +780,7 @@ class director {
       return false;
     // find_service(0, k) finds nothing for a destination that is no VIP.
     if (snap_->is_vip(k.dst_addr, k.family)) return false;
-    const conn::conn_ref ref = t.find_reply(conn::reply_key<Addr>::from_flow(k), now);
+    const conn::conn_ref ref = t.find_reply(conn::reply_key<Addr>::from_flow(k), *reply_hash, now);
     if (ref == conn::no_conn || !t.is_nat(ref)) return false;
     const auto ck = t.key(ref);
     const wire::ip_address client(ck.client_addr);
