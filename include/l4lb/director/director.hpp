@@ -44,6 +44,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -198,6 +199,7 @@ class director {
     uninitialized_array<conn::conn_key_v6, max_burst> keys6;
     std::array<std::uint64_t, max_burst> hashes4, hashes6;
     std::array<std::uint8_t, max_burst> key_at;  // frame i's key in keys4/keys6 (by its family)
+    std::array<std::uint8_t, max_burst> frame_of4, frame_of6;  // and back
     std::size_t n4 = 0, n6 = 0;
     const wire::parse_options popt{snap_->settings.verify_ipv4_checksum, true};
     for (std::size_t i = 0; i < n; ++i) {
@@ -212,23 +214,37 @@ class director {
       if (p->is_ipv4()) {
         keys4.at[n4] = conn::conn_key_v4::from_flow(p->key());
         hashes4[n4] = v4_.hash(keys4.at[n4]);
+        frame_of4[n4] = static_cast<std::uint8_t>(i);
         key_at[i] = static_cast<std::uint8_t>(n4++);
       } else {
         keys6.at[n6] = conn::conn_key_v6::from_flow(p->key());
         hashes6[n6] = v6_.hash(keys6.at[n6]);
+        frame_of6[n6] = static_cast<std::uint8_t>(i);
         key_at[i] = static_cast<std::uint8_t>(n6++);
       }
     }
     std::array<conn::conn_ref, max_burst> refs4, refs6;
+    std::uint64_t misses4 = 0, misses6 = 0;  // by key index
     if (n4 != 0)
-      v4_.find_burst(std::span(keys4.at, n4), std::span(hashes4.data(), n4), std::span(refs4.data(), n4), now);
+      misses4 = ~v4_.find_burst(std::span(keys4.at, n4), std::span(hashes4.data(), n4), std::span(refs4.data(), n4), now) &
+                (~std::uint64_t{0} >> (64 - n4));
     if (n6 != 0)
-      v6_.find_burst(std::span(keys6.at, n6), std::span(hashes6.data(), n6), std::span(refs6.data(), n6), now);
-    // A NAT director's misses may be its servers' replies: start loading their reply index
-    // groups (the key read the other way round) while the burst is decided.
+      misses6 = ~v6_.find_burst(std::span(keys6.at, n6), std::span(hashes6.data(), n6), std::span(refs6.data(), n6), now) &
+                (~std::uint64_t{0} >> (64 - n6));
+    // A NAT director's misses may be its servers' replies (a client's SYN is not): start
+    // loading their reply index groups (the key read the other way round) while the burst is
+    // decided. reply_hashes4/6[k] is written for exactly the keys nat_reply_fast is tried on.
     std::array<std::uint64_t, max_burst> reply_hashes4, reply_hashes6;
-    if (v4_.has_nat_index()) prefetch_replies(v4_, keys4.at, refs4.data(), reply_hashes4.data(), n4);
-    if (v6_.has_nat_index()) prefetch_replies(v6_, keys6.at, refs6.data(), reply_hashes6.data(), n6);
+    if (v4_.has_nat_index())
+      for (std::uint64_t m = misses4; m != 0; m &= m - 1) {
+        const auto j = static_cast<std::size_t>(std::countr_zero(m));
+        if (!opens_connection(pkts.at[frame_of4[j]])) reply_hashes4[j] = prefetch_reply(v4_, keys4.at[j]);
+      }
+    if (v6_.has_nat_index())
+      for (std::uint64_t m = misses6; m != 0; m &= m - 1) {
+        const auto j = static_cast<std::size_t>(std::countr_zero(m));
+        if (!opens_connection(pkts.at[frame_of6[j]])) reply_hashes6[j] = prefetch_reply(v6_, keys6.at[j]);
+      }
     // Refs found while these stay the same still hold their keys (the lane skips the re-check).
     const std::uint64_t found_v4 = v4_.structure_version(), found_v6 = v6_.structure_version();
     burst_inserts_ = {};
@@ -742,18 +758,19 @@ class director {
     return true;
   }
 
-  /// For each key the burst lookup missed: the hash of its reply key (the same fields read as
-  /// server -> client), and a prefetch of that hash's reply index group.
+  /// A TCP segment with SYN and without ACK: a client opening, never a server's reply.
+  [[nodiscard]] static bool opens_connection(const wire::packet_view& p) noexcept {
+    return p.protocol() == wire::ip_proto::tcp &&
+           (p.tcp_flags() & (wire::tcp_flags::syn | wire::tcp_flags::ack)) == wire::tcp_flags::syn;
+  }
+  /// The hash of a client-side key's reply key (the same fields read as server -> client), with
+  /// a prefetch of its reply index group (none without the index).
   template <class Table, class Key>
-  static void prefetch_replies(const Table& t, const Key* keys, const conn::conn_ref* refs,
-                               std::uint64_t* reply_hashes, std::size_t n) noexcept {
-    for (std::size_t j = 0; j < n; ++j) {
-      if (refs[j] != conn::no_conn) continue;
-      const Key& k = keys[j];
-      reply_hashes[j] = t.hash(typename Table::reply_key_type{k.client_addr, k.virtual_addr, k.client_port,
-                                                              k.virtual_port, k.protocol});
-      t.prefetch_reply(reply_hashes[j]);
-    }
+  static std::uint64_t prefetch_reply(const Table& t, const Key& k) noexcept {
+    const std::uint64_t hr = t.hash(typename Table::reply_key_type{k.client_addr, k.virtual_addr, k.client_port,
+                                                                   k.virtual_port, k.protocol});
+    t.prefetch_reply(hr);
+    return hr;
   }
 
   /// The reply lane: a TCP/UDP packet that the burst lookup found no connection for, with no
@@ -763,15 +780,16 @@ class director {
   /// known, and a frame plain_nat_translate takes (source = the VIP, L2 toward the client).
   /// Returns false, having changed nothing, for every other packet. The outcome is decide()'s
   /// (tests/director/fast_lane_test.cpp sends replies of NAT servers in both families).
-  /// `*reply_hash`: prefetch_replies' hash of the packet's reply key (written only when the table
-  /// has a NAT reply index, so read only then).
+  /// `*reply_hash`: prefetch_reply's hash of the packet's reply key (written when the table has a
+  /// NAT reply index and the packet opens no connection, so read only then).
   template <class Addr>
   [[gnu::always_inline]] bool nat_reply_fast(forward::frame_buffer& buf, const wire::packet_view& pkt,
                                              std::uint64_t client_hash, const std::uint64_t* reply_hash,
                                              std::int64_t now, verdict& out) noexcept {
     constexpr bool v4 = Addr::size == 4;
     auto& t = table<Addr>();
-    if (!t.has_nat_index() || fn_reply_ || maybe_inserted_this_burst(client_hash)) return false;
+    if (opens_connection(pkt) || !t.has_nat_index() || fn_reply_ || maybe_inserted_this_burst(client_hash))
+      return false;
     if (pkt.is_fragment() || pkt.has_ipv4_options() || !pkt.has_l4_header()) return false;
     const wire::flow_key& k = pkt.key();
     if (v4 ? martian_source_v4(k.src_addr[0]) : martian_source_v6(k.src_addr)) return false;
