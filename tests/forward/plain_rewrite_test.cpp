@@ -119,6 +119,27 @@ void against_general(std::uint32_t seed, MakeConfig make_config, Plain plain, Ge
   CHECK(taken_ipv6 >= min_ipv6);
 }
 
+// A tunnel configuration of every kind the short cuts must decline now and then: GUE, GRE,
+// remcsum (GUE's only: bad_config), a local address of the other family or unspecified.
+forward::tunnel_config random_tunnel(std::mt19937& rng, const char* local, const char* other_family,
+                                     const char* unspecified) {
+  forward::tunnel_config cfg;
+  cfg.l2 = l2(rng);
+  const auto pick = rng() % 12;
+  cfg.type = pick == 0 ? forward::tunnel_type::gue : pick == 1 ? forward::tunnel_type::gre
+                                                               : forward::tunnel_type::ipip;
+  cfg.gue_port = 6080;
+  // IPIP has no checksum and ignores csum.
+  const auto sum = rng() % 10;
+  cfg.checksum = sum == 0 ? forward::tunnel_checksum::remcsum
+                 : sum == 1 ? forward::tunnel_checksum::csum
+                            : forward::tunnel_checksum::none;
+  cfg.local = *wire::ip_address::parse(pick == 2 ? other_family : pick == 3 ? unspecified : local);
+  cfg.decrement_ttl = rng() % 8 != 0;
+  cfg.rewrite_l2 = rng() % 10 != 0;
+  return cfg;
+}
+
 const wire::endpoint real_server{*wire::ip_address::parse("198.18.0.12"), 8080};
 const wire::endpoint real_server6{*wire::ip_address::parse("fd00:198:18::12"), 8080};
 // The real server of the packet's family.
@@ -199,21 +220,8 @@ TEST_SUITE("forward") {
     against_general<forward::tunnel_config>(
         13,
         [](std::mt19937& rng) {
-          forward::tunnel_config cfg;
-          cfg.l2 = l2(rng);
-          const auto pick = rng() % 12;
-          cfg.type = pick == 0 ? forward::tunnel_type::gue : pick == 1 ? forward::tunnel_type::gre
-                                                                       : forward::tunnel_type::ipip;
-          cfg.gue_port = 6080;
-          // IPIP has no checksum and ignores csum; remcsum is GUE's only (bad_config).
-          const auto sum = rng() % 10;
-          cfg.checksum = sum == 0 ? forward::tunnel_checksum::remcsum
-                         : sum == 1 ? forward::tunnel_checksum::csum
-                                    : forward::tunnel_checksum::none;
-          cfg.local = *wire::ip_address::parse(pick == 2 ? "fd00::1" : pick == 3 ? "0.0.0.0" : "198.18.0.1");
+          forward::tunnel_config cfg = random_tunnel(rng, "198.18.0.1", "fd00::1", "0.0.0.0");
           cfg.mtu = rng() % 3 == 0 ? 1000 : rng() % 10 == 0 ? 80 : 0;
-          cfg.decrement_ttl = rng() % 8 != 0;
-          cfg.rewrite_l2 = rng() % 10 != 0;
           cfg.ip_ids = &ids_plain;
           return cfg;
         },
@@ -234,22 +242,10 @@ TEST_SUITE("forward") {
     against_general<forward::tunnel_config>(
         14,
         [](std::mt19937& rng) {
-          forward::tunnel_config cfg;
-          cfg.l2 = l2(rng);
-          const auto pick = rng() % 12;
-          cfg.type = pick == 0 ? forward::tunnel_type::gue : pick == 1 ? forward::tunnel_type::gre
-                                                                       : forward::tunnel_type::ipip;
-          cfg.gue_port = 6080;
-          const auto sum = rng() % 10;
-          cfg.checksum = sum == 0 ? forward::tunnel_checksum::remcsum
-                         : sum == 1 ? forward::tunnel_checksum::csum
-                                    : forward::tunnel_checksum::none;
-          cfg.local = *wire::ip_address::parse(pick == 2 ? "198.18.0.1" : pick == 3 ? "::" : "fd00:198:18::1");
+          forward::tunnel_config cfg = random_tunnel(rng, "fd00:198:18::1", "198.18.0.1", "::");
           // No check; under, at and over the smallest (1280 + 40); between.
           constexpr std::size_t mtus[] = {0, 0, 1319, 1320, 1340, 1400};
           cfg.mtu = mtus[rng() % 6];
-          cfg.decrement_ttl = rng() % 8 != 0;
-          cfg.rewrite_l2 = rng() % 10 != 0;
           return cfg;
         },
         [&](forward::frame_buffer& buf, const wire::packet_view& p, const forward::tunnel_config& cfg) {
