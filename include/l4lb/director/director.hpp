@@ -103,8 +103,9 @@ struct director_config {
   /// as method_unsupported (as FullNAT's are without `full_nat`).
   bool nat_reply_index = true;
   /// Established TCP/UDP packets whose outcome no rule changes take a short lane (DR and NAT
-  /// rewritten in a few stores). The outcome is the same either way; false sends every
-  /// packet through the general path (to compare the two, or to measure what the lane saves).
+  /// rewritten in a few stores), and so do NAT servers' replies of known connections. The
+  /// outcome is the same either way; false sends every packet through the general path (to
+  /// compare the two, or to measure what the lanes save).
   bool established_fast_lane = true;
   /// Where the connection tables' arrays come from (nullptr: new/delete).
   std::pmr::memory_resource* memory = nullptr;
@@ -294,7 +295,8 @@ class director {
   // ------------------------------------------------------------------ inspection
 
   [[nodiscard]] const verdict_counters& verdicts() const noexcept { return counters_; }
-  /// Packets the established-flow fast lane decided (director_config::established_fast_lane).
+  /// Packets the established-flow fast lane or the NAT reply lane decided
+  /// (director_config::established_fast_lane).
   [[nodiscard]] std::uint64_t fast_lane_packets() const noexcept { return fast_lane_packets_; }
   /// Turns the fast lane on or off between bursts (this director's thread only).
   void set_established_fast_lane(bool on) noexcept { fast_lane_ = on; }
