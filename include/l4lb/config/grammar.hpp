@@ -852,28 +852,17 @@ class line_parser {
     }
     // -b is read last, against the scheduler given (or ipvsadm's default).
     sched::scheduler_flags flags{};
-    if (!sched_flags_.text.empty()) {
-      const std::string_view sched = scheduler_.empty() ? std::string_view{"wlc"} : scheduler_;
-      std::string_view rest = sched_flags_.text;
-      std::size_t offset = 0;
-      while (!rest.empty()) {
-        const std::size_t comma = rest.find(',');
-        const std::string_view word = rest.substr(0, comma);
-        const token word_tok = sub(sched_flags_, offset, word.size());
-        if (!word.empty()) {
-          const auto f = sched::parse_sched_flags(sched, word);
-          if (!f) {
-            const bool incompatible = f.error() == sched::scheduler_error::incompatible_flag;
-            return fail(word_tok, std::string(incompatible ? "incompatible" : "invalid") +
-                                      " scheduler flag `" + std::string(word) + "'");
-          }
-          flags = flags | *f;
-        }
-        if (comma == std::string_view::npos) break;
-        rest = rest.substr(comma + 1);
-        offset += comma + 1;
+    const bool flags_ok = for_each_item(sched_flags_, [&](const token& word) {
+      const auto f = sched::parse_sched_flags(scheduler_name(), word.text);
+      if (!f) {
+        const bool incompatible = f.error() == sched::scheduler_error::incompatible_flag;
+        return fail(word, std::string(incompatible ? "incompatible" : "invalid") +
+                              " scheduler flag `" + std::string(word.text) + "'");
       }
-    }
+      flags = flags | *f;
+      return true;
+    });
+    if (!flags_ok) return false;
     if (!generic_opt_check()) return false;
     sched::scheduler_options sched_options;
     if (!parse_sched_options(sched_options)) return false;
@@ -996,22 +985,14 @@ class line_parser {
   // NAME=VALUE in turn, an error pointing at the pair, name or value it is about. A scheduler
   // that does not exist is left to the configuration (unknown_scheduler, as without options).
   bool parse_sched_options(sched::scheduler_options& out) {
-    const std::string_view sched = scheduler_.empty() ? std::string_view{"wlc"} : scheduler_;
+    const std::string_view sched = scheduler_name();
     const bool known = std::find(sched::any_scheduler::names.begin(),
                                  sched::any_scheduler::names.end(),
                                  sched) != sched::any_scheduler::names.end();
-    std::string_view rest = sched_opt_.text;
-    std::size_t offset = 0;
-    while (!rest.empty()) {
-      const std::size_t comma = rest.find(',');
-      const std::string_view item = rest.substr(0, comma);
-      const token item_tok = sub(sched_opt_, offset, item.size());
-      rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
-      offset += comma == std::string_view::npos ? item.size() : comma + 1;
-      if (item.empty()) continue;
-      const std::size_t eq = item.find('=');
+    return for_each_item(sched_opt_, [&](const token& item_tok) {
+      const std::size_t eq = item_tok.text.find('=');
       if (eq == std::string_view::npos || eq == 0)
-        return fail(item_tok, "invalid scheduler option `" + std::string(item) +
+        return fail(item_tok, "invalid scheduler option `" + std::string(item_tok.text) +
                                   "' (expected NAME=VALUE)");
       const token name_tok = sub(item_tok, 0, eq);
       const token value_tok = sub(item_tok, eq + 1);
@@ -1031,6 +1012,25 @@ class line_parser {
                                      "'");
       }
       out.set(name_tok.text, value_tok.text);
+      return true;
+    });
+  }
+
+  /// -s's value, or ipvsadm's default.
+  [[nodiscard]] std::string_view scheduler_name() const noexcept {
+    return scheduler_.empty() ? std::string_view{"wlc"} : scheduler_;
+  }
+
+  /// f(item) for each non-empty item of a comma-separated list (-b, --sched-opt), each with its
+  /// own column; stops at the first f that returns false.
+  template <class F>
+  static bool for_each_item(const token& list, F&& f) {
+    std::size_t offset = 0;
+    while (offset <= list.text.size()) {
+      const std::size_t comma = list.text.find(',', offset);
+      const std::size_t end = comma == std::string_view::npos ? list.text.size() : comma;
+      if (end > offset && !f(sub(list, offset, end - offset))) return false;
+      offset = end + 1;
     }
     return true;
   }
