@@ -211,6 +211,29 @@ TEST_CASE("grammar: our extensions --fullnat, --local-address, --mtu") {
   CHECK(add_dest_spec("-a -t 198.18.0.100:80 -r 198.18.0.12 -g --mtu 0").mtu == 0);
 }
 
+TEST_CASE("grammar: our extension --sched-opt, kept as written until applied") {
+  const auto c = change_of(
+      "-A -t 198.18.0.100:80 -s lblc --sched-opt table-bits=012,expiration=3600");
+  const auto* add = std::get_if<director::add_service>(&c);
+  REQUIRE(add != nullptr);
+  CHECK(to_string(add->spec.sched_options) == "table-bits=012,expiration=3600");
+  const auto e = change_of("-E -t 198.18.0.100:80 -s sh -b sh-port --sched-opt=table-bits=4");
+  const auto* edit = std::get_if<director::edit_service>(&e);
+  REQUIRE(edit != nullptr);
+  CHECK(to_string(edit->spec.sched_options) == "table-bits=4");
+  CHECK(edit->spec.sched_flags == sched::sh_port);
+  // Without --sched-opt: no options.
+  const auto plain = change_of("-A -t 198.18.0.100:80 -s lblc");
+  CHECK(std::get<director::add_service>(plain).spec.sched_options.empty());
+  // An unknown scheduler is the configuration's refusal, pointing at -s's value.
+  auto p = parse_command_line("-A -t 198.18.0.100:80 -s nosuch --sched-opt a=1");
+  REQUIRE(p.has_value());
+  director::configuration cfg;
+  const auto err = cfg.apply(*p->change());
+  CHECK(err == director::config_error::unknown_scheduler);
+  CHECK(apply_error(err, *p, "-A -t 198.18.0.100:80 -s nosuch --sched-opt a=1").column == 26);
+}
+
 TEST_CASE("grammar: other commands") {
   CHECK(change_of("-D -t 198.18.0.100:80") ==
         director::command{director::delete_service{director::service_key::tcp(vip)}});

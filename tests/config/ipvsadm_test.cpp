@@ -153,3 +153,30 @@ TEST_CASE("reload_rules: a bad file names its line and gives no commands") {
   REQUIRE_FALSE(r);
   CHECK(r.error().line == 2);
 }
+
+TEST_CASE("run_ipvsadm: --sched-opt reaches the policy, -Sn carries it, -Ln shows ipvsadm's line") {
+  director::director_control c;
+  CHECK(run(c, "-A -t 198.18.0.100:80 -s lblc --sched-opt expiration=600,table-bits=08")
+            .exit_status == 0);
+  CHECK(run(c, "-Ln").out.find("TCP  198.18.0.100:80 lblc\n") != std::string::npos);
+  CHECK(run(c, "-Sn").out == "-A -t 198.18.0.100:80 -s lblc --sched-opt table-bits=8,expiration=600\n");
+  const ipvsadm_result bad = run(c, "-E -t 198.18.0.100:80 -s lblc --sched-opt table-bits=0");
+  CHECK(bad.exit_status == exit_code::bad_arguments);
+  CHECK(bad.err.find("invalid value `0' for scheduler option `table-bits'") != std::string::npos);
+  CHECK(run(c, "-Sn").out.find("table-bits=8") != std::string::npos);  // unchanged
+}
+
+TEST_CASE("reload_rules: scheduler options compare in canonical form") {
+  director::configuration current;
+  auto loaded = load_rules(current, "-A -t 198.18.0.100:80 -s sh --sched-opt table-bits=10\n");
+  REQUIRE(loaded);
+  current = loaded->config;
+  auto same = reload_rules(current, "-A -t 198.18.0.100:80 -s sh --sched-opt table-bits=010\n");
+  REQUIRE(same);
+  CHECK(same->empty());
+  auto other = reload_rules(current, "-A -t 198.18.0.100:80 -s sh --sched-opt table-bits=11\n");
+  REQUIRE(other);
+  REQUIRE(other->size() == 1);
+  CHECK(std::holds_alternative<director::edit_service>(other->front()));
+}
+

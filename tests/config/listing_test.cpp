@@ -438,4 +438,18 @@ TEST_CASE("listing: services sort by fwmark, family, protocol, address, port") {
                                              "FWM  1 rr", "FWM  1 IPv6 rr", "FWM  3 rr"});
 }
 
+TEST_CASE("listing: --sched-opt is not shown; ipvsadm's -L stays byte for byte") {
+  const std::string_view with =
+      "-A -t 198.18.0.100:80 -s mh -b mh-port --sched-opt table-index=8\n"
+      "-a -t 198.18.0.100:80 -r 198.18.0.12:80 -g -w 1\n";
+  const std::string_view without =
+      "-A -t 198.18.0.100:80 -s mh -b mh-port\n"
+      "-a -t 198.18.0.100:80 -r 198.18.0.12:80 -g -w 1\n";
+  for (std::string_view flags : {"-Ln", "-Ln --stats", "-Ln --rate", "-Ln --thresholds"}) {
+    CAPTURE(flags);
+    CHECK(test::listing(test::load(with), flags) == test::listing(test::load(without), flags));
+  }
+  CHECK(test::listing(test::load(with), "-Ln").find("table-index") == std::string::npos);
+}
+
 }  // TEST_SUITE

@@ -33,7 +33,7 @@ constexpr std::string_view every_option =
     "-a -t 198.18.0.100:80 -r 198.18.0.16:80 -i -w 6 --tun-type gre --tun-csum\n"
     "-a -t 198.18.0.100:80 -r 198.18.0.17:80 -g -w 0\n"
     "-a -t 198.18.0.100:80 -r [fd00::18]:80 -i -w 1 --tun-type ipip\n"
-    "-A -t 198.18.0.100:443 -s sh -b sh-fallback,sh-port\n"
+    "-A -t 198.18.0.100:443 -s sh -b sh-fallback,sh-port --sched-opt table-bits=10\n"
     "-a -t 198.18.0.100:443 -r 198.18.0.21:8443 -m -w 65535\n"
     "-a -t 198.18.0.100:443 -r 198.18.0.22:443 --fullnat -w 1 --local-address 198.18.0.200 "
     "--local-address fd00::200 --mtu 1400\n"
@@ -45,7 +45,7 @@ constexpr std::string_view every_option =
     "-a -t [fd00::100]:80 -r [fd00::12]:80 -m -w 1\n"
     "-A -f 1 -s rr\n"
     "-a -f 1 -r 198.18.0.11:0 -g -w 4\n"
-    "-A -f 2 -s lblcr -p 120\n"
+    "-A -f 2 -s lblcr -p 120 --sched-opt table-bits=4,expiration=3600,member-capacity=64\n"
     "-A -f 3 -6 -s wmh\n"
     "-a -f 3 -6 -r [fd00::11]:0 -g -w 1\n";
 
@@ -243,6 +243,45 @@ TEST_CASE("rules: capacity and ipvsadm's ENOMEM text") {
   auto r = load_rules(small, "-A -t 198.18.0.100:80\n-A -t 198.18.0.101:80\n");
   REQUIRE(!r.has_value());
   CHECK(to_string(r.error()) == "line 2, column 1: '-A': Memory allocation problem");
+}
+
+TEST_CASE("rules: --sched-opt is saved canonical, after what ipvsadm writes, and loads back") {
+  const auto cfg = load(
+      "-A -t 198.18.0.100:80 -s lblc -p 60 --sched-opt capacity=0099,table-bits=09,expiration=60\n"
+      "-A -t 198.18.0.100:81 -s ring --sched-opt fallback=no,points=40\n"
+      "-A -t 198.18.0.100:82 -s mh -b mh-port --sched-opt=table-index=8\n"
+      "-A -t 198.18.0.100:83 -s twos --sched-opt seed=42\n");
+  CHECK(to_string(cfg.find(director::service_key::tcp(*wire::endpoint::parse("198.18.0.100:80")))
+                      ->spec.sched_options) == "table-bits=9,expiration=60,capacity=99");
+  const std::string saved = save_rules(cfg, {.numeric = true});
+  CHECK(saved ==
+        "-A -t 198.18.0.100:80 -s lblc -p 60 --sched-opt table-bits=9,expiration=60,capacity=99\n"
+        "-A -t 198.18.0.100:81 -s ring --sched-opt points=40,fallback=no\n"
+        "-A -t 198.18.0.100:82 -s mh -b mh-port --sched-opt table-index=8\n"
+        "-A -t 198.18.0.100:83 -s twos --sched-opt seed=42\n");
+  const auto again = load(saved);
+  for (const auto& s : cfg.services()) CHECK(again.find(s.spec.key)->spec == s.spec);
+  CHECK(save_rules(again, {.numeric = true}) == saved);
+}
+
+TEST_CASE("rules: a --sched-opt the scheduler refuses names its line") {
+  auto r = load_rules(director::configuration{},
+                      "-A -t 198.18.0.100:80 -s rr\n"
+                      "-A -t 198.18.0.100:81 -s dh --sched-opt table-bits=0\n");
+  REQUIRE(!r.has_value());
+  CHECK(to_string(r.error()) ==
+        "line 2, column 52: '0': invalid value `0' for scheduler option `table-bits'");
+  // A library caller's command is checked when applied: bad_sched_options, ipvsadm's status 2.
+  director::service_spec spec;
+  spec.key = director::service_key::tcp(*wire::endpoint::parse("198.18.0.100:80"));
+  spec.scheduler = "dh";
+  spec.sched_options.set("table-bits", "0");
+  director::configuration cfg;
+  CHECK(cfg.apply(director::add_service{spec}) == director::config_error::bad_sched_options);
+  const refusal why = ipvsadm_refusal(director::config_error::bad_sched_options,
+                                      director::command{director::add_service{spec}});
+  CHECK(why.exit_status == 2);
+  CHECK(why.message == "scheduler option not taken by this scheduler, or its value out of range");
 }
 
 }  // TEST_SUITE

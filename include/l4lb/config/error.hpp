@@ -116,6 +116,9 @@ struct refusal {
     // l4lb's own refusals.
     case config_error::bad_sched_flags:
       return {"scheduler flags not used by this scheduler", exit_code::bad_arguments};
+    case config_error::bad_sched_options:
+      return {"scheduler option not taken by this scheduler, or its value out of range",
+              exit_code::bad_arguments};
     case config_error::method_not_valid:
       return {"forwarding options conflict with the forwarding method", exit_code::bad_arguments};
     case config_error::bad_tunnel:

@@ -23,12 +23,16 @@
 //   such lines); blank lines are skipped as ipvsadm does.
 // - Extensions, as long options ipvsadm does not have: `--fullnat` (a fourth forwarding method;
 //   ipvsadm's letters -b and -f are taken), `--local-address ADDR` (repeatable, FullNAT's source
-//   addresses toward the server), `--mtu N` (per real server, 0 = none); after -s, l4lb's own
-//   schedulers (swrr, ring, wmh, twos) are accepted like the kernel's names.
+//   addresses toward the server), `--mtu N` (per real server, 0 = none), `--sched-opt
+//   NAME=VALUE[,NAME=VALUE...]` (with -A / -E: the scheduler's named options, e.g.
+//   "table-bits=12" for sh/dh or "expiration=3600" for lblc; any_scheduler.hpp lists them and
+//   each is checked against the scheduler given, as -b is); after -s, l4lb's own schedulers
+//   (swrr, ring, wmh, twos) are accepted like the kernel's names.
 // - The sync daemon is not part of l4lb: --start-daemon / --stop-daemon are refused, --daemon
 //   lists nothing (as ipvsadm with no daemon running). -h and -v are refused (l4lbadm's own).
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <functional>
@@ -113,6 +117,7 @@ enum class anchor_role : std::uint8_t {
   ops,
   local_address,
   mtu,
+  sched_options,
   count_,
 };
 
@@ -226,8 +231,9 @@ enum class opt : std::uint8_t {
   tun_remcsum,
   local_address,  // ours
   mtu,            // ours
+  sched_opt,      // ours
 };
-inline constexpr std::size_t option_count = 36;
+inline constexpr std::size_t option_count = 37;
 
 inline constexpr std::array<std::string_view, option_count> option_names = {
     "numeric",     "connection", "service-address", "scheduler",   "persistent",
@@ -237,28 +243,28 @@ inline constexpr std::array<std::string_view, option_count> option_names = {
     "exact",       "ops",        "pe",              "sched-flags", "mcast-group",
     "mcast-port",  "mcast-ttl",  "sync-maxlen",     "tun-info",    "tun-type",
     "tun-port",    "tun-nocsum", "tun-csum",        "tun-remcsum", "local-address",
-    "mtu"};
+    "mtu",         "sched-opt"};
 
 // commands_v_options: per command, per option: '+' required, 'x' illegal, '1' exclusive,
-// ' ' optional. The first 34 columns are ipvsadm 1.31's; the last two (local-address, mtu)
-// are ours and belong to -a / -e only.
+// ' ' optional. The first 34 columns are ipvsadm 1.31's; the last three are ours:
+// local-address and mtu belong to -a / -e only, sched-opt to -A / -E only.
 //                          0         1         2         3
-//                          012345678901234567890123456789012345
+//                          0123456789012345678901234567890123456
 inline constexpr std::array<std::string_view, command_count> legal_options = {
-    /* add */            "xx+   xxxxxxxxxxxxxxx   xxxxxxxxxxxx",
-    /* edit */           "xx+   xxxxxxxxxxxxxxx   xxxxxxxxxxxx",
-    /* delete */         "xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
-    /* flush */          "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
-    /* list */           " 11xxxxxxxxx11       xxxxxxx xxxxxxx",
-    /* add-server */     "xx+xxx+    xxxxxxxxxxxxxxxxxx       ",
-    /* delete-server */  "xx+xxx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
-    /* edit-server */    "xx+xxx+    xxxxxxxxxxxxxxxxxx       ",
-    /* set */            "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
-    /* start-daemon */   "xxxxxxxxxxx xxxxxxx xxxx    xxxxxxxx",
-    /* stop-daemon */    "xxxxxxxxxxxxxxxxxxx xxxxxxxxxxxxxxxx",
-    /* restore */        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
-    /* save */           " xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
-    /* zero */           "xx xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+    /* add */            "xx+   xxxxxxxxxxxxxxx   xxxxxxxxxxxx ",
+    /* edit */           "xx+   xxxxxxxxxxxxxxx   xxxxxxxxxxxx ",
+    /* delete */         "xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+    /* flush */          "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+    /* list */           " 11xxxxxxxxx11       xxxxxxx xxxxxxxx",
+    /* add-server */     "xx+xxx+    xxxxxxxxxxxxxxxxxx       x",
+    /* delete-server */  "xx+xxx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+    /* edit-server */    "xx+xxx+    xxxxxxxxxxxxxxxxxx       x",
+    /* set */            "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+    /* start-daemon */   "xxxxxxxxxxx xxxxxxx xxxx    xxxxxxxxx",
+    /* stop-daemon */    "xxxxxxxxxxxxxxxxxxx xxxxxxxxxxxxxxxxx",
+    /* restore */        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+    /* save */           " xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+    /* zero */           "xx xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
 };
 
 consteval bool legal_table_ok() {
@@ -280,7 +286,7 @@ enum class tag : std::uint8_t {
   connection, mcast_interface, syncid, timeout, daemon, stats, rate, thresholds,
   persistent_conn, nosort, sort, exact, ipv6, ops, pe, sched_flags, mcast_group, mcast_port,
   mcast_ttl, sync_maxlen, tun_info, tun_type, tun_port, tun_nocsum, tun_csum, tun_remcsum,
-  fullnat, local_address, mtu,
+  fullnat, local_address, mtu, sched_opt,
 };
 
 enum class arg_kind : std::uint8_t { none, required, optional };
@@ -355,6 +361,7 @@ inline constexpr option_spec option_table[] = {
     {"fullnat", '\0', arg_kind::none, tag::fullnat},
     {"local-address", '\0', arg_kind::required, tag::local_address},
     {"mtu", '\0', arg_kind::required, tag::mtu},
+    {"sched-opt", '\0', arg_kind::required, tag::sched_opt},
 };
 
 inline const option_spec* find_long(std::string_view name) noexcept {
@@ -769,6 +776,11 @@ class line_parser {
         sched_flags_ = v;
         mark(anchor_role::sched_flags, v);
         return true;
+      case tag::sched_opt:
+        if (!set_option(o, opt::sched_opt)) return false;
+        sched_opt_ = v;
+        mark(anchor_role::sched_options, v);
+        return true;
       case tag::tun_type: {
         if (!set_option(o, opt::tun_type)) return false;
         if (v.text == "ipip") tun_type_ = forward::tunnel_type::ipip;
@@ -840,29 +852,20 @@ class line_parser {
     }
     // -b is read last, against the scheduler given (or ipvsadm's default).
     sched::scheduler_flags flags{};
-    if (!sched_flags_.text.empty()) {
-      const std::string_view sched = scheduler_.empty() ? std::string_view{"wlc"} : scheduler_;
-      std::string_view rest = sched_flags_.text;
-      std::size_t offset = 0;
-      while (!rest.empty()) {
-        const std::size_t comma = rest.find(',');
-        const std::string_view word = rest.substr(0, comma);
-        const token word_tok = sub(sched_flags_, offset, word.size());
-        if (!word.empty()) {
-          const auto f = sched::parse_sched_flags(sched, word);
-          if (!f) {
-            const bool incompatible = f.error() == sched::scheduler_error::incompatible_flag;
-            return fail(word_tok, std::string(incompatible ? "incompatible" : "invalid") +
-                                      " scheduler flag `" + std::string(word) + "'");
-          }
-          flags = flags | *f;
-        }
-        if (comma == std::string_view::npos) break;
-        rest = rest.substr(comma + 1);
-        offset += comma + 1;
+    const bool flags_ok = for_each_item(sched_flags_, [&](const token& word) {
+      const auto f = sched::parse_sched_flags(scheduler_name(), word.text);
+      if (!f) {
+        const bool incompatible = f.error() == sched::scheduler_error::incompatible_flag;
+        return fail(word, std::string(incompatible ? "incompatible" : "invalid") +
+                              " scheduler flag `" + std::string(word.text) + "'");
       }
-    }
+      flags = flags | *f;
+      return true;
+    });
+    if (!flags_ok) return false;
     if (!generic_opt_check()) return false;
+    sched::scheduler_options sched_options;
+    if (!parse_sched_options(sched_options)) return false;
 
     const bool v6 = vaddr_.is_v6();
     director::service_key key;
@@ -885,6 +888,7 @@ class line_parser {
         spec.key = key;
         spec.scheduler = scheduler_.empty() ? std::string("wlc") : std::string(scheduler_);
         spec.sched_flags = flags;
+        spec.sched_options = std::move(sched_options);
         spec.persistent = persistent_;
         if (persistent_) spec.persistence_timeout = timeout_;
         if (v6)
@@ -974,6 +978,60 @@ class line_parser {
       out_.what = director::command{director::add_dest{key, std::move(d)}};
     else
       out_.what = director::command{director::edit_dest{key, std::move(d)}};
+    return true;
+  }
+
+  // --sched-opt, read after -b against the scheduler given (or ipvsadm's default): each
+  // NAME=VALUE in turn, an error pointing at the pair, name or value it is about. A scheduler
+  // that does not exist is left to the configuration (unknown_scheduler, as without options).
+  bool parse_sched_options(sched::scheduler_options& out) {
+    const std::string_view sched = scheduler_name();
+    const bool known = std::find(sched::any_scheduler::names.begin(),
+                                 sched::any_scheduler::names.end(),
+                                 sched) != sched::any_scheduler::names.end();
+    return for_each_item(sched_opt_, [&](const token& item_tok) {
+      const std::size_t eq = item_tok.text.find('=');
+      if (eq == std::string_view::npos || eq == 0)
+        return fail(item_tok, "invalid scheduler option `" + std::string(item_tok.text) +
+                                  "' (expected NAME=VALUE)");
+      const token name_tok = sub(item_tok, 0, eq);
+      const token value_tok = sub(item_tok, eq + 1);
+      if (out.find(name_tok.text) != nullptr)
+        return fail(name_tok, "multiple '" + std::string(name_tok.text) +
+                                  "' scheduler options specified");
+      sched::scheduler_options one;
+      one.set(name_tok.text, value_tok.text);
+      if (known) {
+        const auto c = sched::any_scheduler::canonical_options(sched, one);
+        if (!c && c.error() == sched::scheduler_error::unknown_option)
+          return fail(name_tok, "scheduler " + std::string(sched) + " has no option `" +
+                                    std::string(name_tok.text) + "'");
+        if (!c)
+          return fail(value_tok, "invalid value `" + std::string(value_tok.text) +
+                                     "' for scheduler option `" + std::string(name_tok.text) +
+                                     "'");
+      }
+      out.set(name_tok.text, value_tok.text);
+      return true;
+    });
+  }
+
+  /// -s's value, or ipvsadm's default.
+  [[nodiscard]] std::string_view scheduler_name() const noexcept {
+    return scheduler_.empty() ? std::string_view{"wlc"} : scheduler_;
+  }
+
+  /// f(item) for each non-empty item of a comma-separated list (-b, --sched-opt), each with its
+  /// own column; stops at the first f that returns false.
+  template <class F>
+  static bool for_each_item(const token& list, F&& f) {
+    std::size_t offset = 0;
+    while (offset <= list.text.size()) {
+      const std::size_t comma = list.text.find(',', offset);
+      const std::size_t end = comma == std::string_view::npos ? list.text.size() : comma;
+      if (end > offset && !f(sub(list, offset, end - offset))) return false;
+      offset = end + 1;
+    }
     return true;
   }
 
@@ -1098,6 +1156,7 @@ class line_parser {
   std::uint16_t vport_ = 0;
   std::string_view scheduler_;
   token sched_flags_;
+  token sched_opt_;
   bool persistent_ = false;
   std::uint32_t timeout_ = 360;
   std::uint32_t netmask_ = 0xFFFF'FFFF;  // host-order IPv4 mask, or an IPv6 prefix length
@@ -1186,6 +1245,7 @@ class line_parser {
     case config_error::family_mismatch: role = anchor_role::real_server; break;
     case config_error::unknown_scheduler: role = anchor_role::scheduler; break;
     case config_error::bad_sched_flags: role = anchor_role::sched_flags; break;
+    case config_error::bad_sched_options: role = anchor_role::sched_options; break;
     case config_error::bad_weight: role = anchor_role::weight; break;
     case config_error::bad_threshold: role = anchor_role::l_threshold; break;
     case config_error::bad_persistence: role = anchor_role::persistent; break;
@@ -1198,7 +1258,9 @@ class line_parser {
   }
   anchor a = pc.at(role);
   if (a.column == 0) a = pc.at(anchor_role::command);
-  if (e == config_error::bad_sched_flags && a.column == 0) a = pc.at(anchor_role::scheduler);
+  if ((e == config_error::bad_sched_flags || e == config_error::bad_sched_options) &&
+      a.column == 0)
+    a = pc.at(anchor_role::scheduler);
   error out;
   out.line = line_no;
   out.message = std::string(r.message);

@@ -16,8 +16,10 @@
 // servers with ipvsadm 1.31's --tun-type/--tun-port/--tun-*csum (print_tunnel_rule). Like
 // ipvsadm, thresholds (-x/-y) are not written unless save_options::thresholds asks for them (our
 // extension), and a LOCALNODE server saves as -g. l4lb's extensions are written only where they
-// are set, after everything ipvsadm writes: "--fullnat" in the method's place, then
-// "--local-address A" for each local address and "--mtu N". Loading what save_rules wrote gives
+// are set, after everything ipvsadm writes: "--sched-opt NAME=VALUE,..." at the end of a
+// service's line (the options in the policy's canonical form, as the configuration keeps them);
+// "--fullnat" in the method's place, then "--local-address A" for each local address and
+// "--mtu N" on a server's. Loading what save_rules wrote gives
 // the same configuration back (same services, servers and settings; the kernel order of a
 // reloaded service's servers is the reverse of the saved order).
 #pragma once
@@ -157,6 +159,10 @@ inline void save_rules(std::string& out, const director::configuration& cfg,
     if (has_sched_flags(sp)) {
       out += " -b ";
       append_sched_flags(out, sp);
+    }
+    if (!sp.sched_options.empty()) {
+      out += " --sched-opt ";
+      out += sched::to_string(sp.sched_options);
     }
     out += '\n';
     ordered_dests(*s, false, dests, tmp);

@@ -97,7 +97,8 @@ struct change {
   std::uint32_t service_id = 0;  ///< the service concerned (none for cleared/timeouts/settings)
   std::uint32_t handle = 0;      ///< the real server concerned (dest_*)
   std::uint32_t position = 0;    ///< dest_deleted: its place before removal; dest_edited: its place
-  bool scheduler_rebound = false;  ///< service_edited: another scheduler or flags (init runs)
+  /// service_edited: another scheduler, flags or options (init runs)
+  bool scheduler_rebound = false;
   std::uint32_t old_upper_threshold = 0;  ///< dest_edited: -x before the edit (OVERLOAD rule)
   bool all_services = false;     ///< zero_counters without a service
 };
@@ -111,17 +112,25 @@ struct change {
 inline constexpr std::uint32_t max_persistence_timeout = 31u * 24 * 3600;
 
 /// Checks a service description on its own. Errors: unknown_scheduler, bad_sched_flags,
-/// bad_persistence, bad_netmask, port_zero_not_persistent, one_packet_not_udp, unsupported_pe,
-/// bad_address.
-[[nodiscard]] inline config_error validate(const service_spec& s) {
+/// bad_sched_options, bad_persistence, bad_netmask, port_zero_not_persistent,
+/// one_packet_not_udp, unsupported_pe, bad_address. `canonical_options`, when given, receives
+/// the scheduler options in the policy's canonical form (what a configuration stores).
+[[nodiscard]] inline config_error validate(const service_spec& s,
+                                           sched::scheduler_options* canonical_options = nullptr) {
   const auto& k = s.key;
   if (!k.is_fwmark() && k.protocol != wire::ip_proto::tcp && k.protocol != wire::ip_proto::udp &&
       k.protocol != wire::ip_proto::sctp)
     return config_error::bad_address;
-  if (auto sched = sched::make_scheduler(s.scheduler, s.sched_flags); !sched) {
-    return sched.error() == sched::scheduler_error::unknown_scheduler
-               ? config_error::unknown_scheduler
-               : config_error::bad_sched_flags;
+  if (auto sched = sched::any_scheduler::make(s.scheduler, s.sched_flags, s.sched_options,
+                                              canonical_options);
+      !sched) {
+    switch (sched.error()) {
+      case sched::scheduler_error::unknown_scheduler: return config_error::unknown_scheduler;
+      case sched::scheduler_error::bad_option_syntax:
+      case sched::scheduler_error::unknown_option:
+      case sched::scheduler_error::bad_option_value: return config_error::bad_sched_options;
+      default: return config_error::bad_sched_flags;
+    }
   }
   if (s.persistent && (s.persistence_timeout == 0 || s.persistence_timeout > max_persistence_timeout))
     return config_error::bad_persistence;
@@ -219,8 +228,18 @@ class configuration {
   }
 
  private:
+  /// c.spec with its scheduler options in canonical form, or why not.
+  static config_error checked(const service_spec& given, service_spec& out) {
+    sched::scheduler_options canonical;
+    if (auto e = validate(given, &canonical); e != config_error::ok) return e;
+    out = given;
+    out.sched_options = std::move(canonical);
+    return config_error::ok;
+  }
+
   config_error do_apply(const add_service& c, change& ch) {
-    if (auto e = validate(c.spec); e != config_error::ok) return e;
+    service_spec spec;
+    if (auto e = checked(c.spec, spec); e != config_error::ok) return e;
     if (find(c.spec.key)) return config_error::service_exists;
     std::uint32_t id;
     if (!free_service_ids_.empty()) {
@@ -232,21 +251,23 @@ class configuration {
       return config_error::capacity_exhausted;
     }
     index_.reserve(services_.size() + 1);
-    services_.push_back({c.spec, id, ++generation_, {}});
+    services_.push_back({std::move(spec), id, ++generation_, {}});
     index_.emplace(c.spec.key, services_.size() - 1);
     ch = {change::kind::service_added, id};
     return config_error::ok;
   }
   config_error do_apply(const edit_service& c, change& ch) {
-    if (auto e = validate(c.spec); e != config_error::ok) return e;
+    service_spec spec;
+    if (auto e = checked(c.spec, spec); e != config_error::ok) return e;
     service_entry* s = find_mut(c.spec.key);
     if (!s) return config_error::no_such_service;
     for (const auto& d : s->dests)
       if (auto e = validate(d.spec, c.spec.key.family()); e != config_error::ok) return e;
     ch = {change::kind::service_edited, s->id};
-    ch.scheduler_rebound =
-        s->spec.scheduler != c.spec.scheduler || s->spec.sched_flags != c.spec.sched_flags;
-    s->spec = c.spec;
+    ch.scheduler_rebound = s->spec.scheduler != spec.scheduler ||
+                           s->spec.sched_flags != spec.sched_flags ||
+                           s->spec.sched_options != spec.sched_options;
+    s->spec = std::move(spec);
     return config_error::ok;
   }
   config_error do_apply(const delete_service& c, change& ch) {

@@ -22,7 +22,9 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -196,7 +198,7 @@ class director_control {
         rt->spec = e->spec;
         rt->id = e->id;
         rt->generation = e->generation;
-        rt->prototype = *sched::make_scheduler(e->spec.scheduler, e->spec.sched_flags);
+        rt->prototype = make_policy(e->spec);
         (void)rt->prototype.rebuild({}, {sched::dest_change::kind::init, 0});
         set_persistence(*rt);
         rt->sched_version = 1;
@@ -211,13 +213,7 @@ class director_control {
         const service_entry* e = config_.find_id(ch.service_id);
         rt.spec = e->spec;
         set_persistence(rt);
-        if (ch.scheduler_rebound) {
-          rt.prototype = *sched::make_scheduler(e->spec.scheduler, e->spec.sched_flags);
-          (void)rt.prototype.rebuild(rt.dests, {sched::dest_change::kind::init, 0});
-          ++rt.sched_version;
-          rt.events.clear();  // a new policy: directors copy the prototype
-          rt.events_complete = false;
-        }
+        if (ch.scheduler_rebound) rebind(rt);
         break;
       }
       case k::service_deleted:
@@ -252,11 +248,60 @@ class director_control {
           ++touch(id, touched).zero_epoch;
         }
         break;
-      case k::timeouts:
       case k::settings:
+        // An lblc / lblcr expiration sysctl reaches the services that do not set their own.
+        for (std::uint32_t id = 0; id < runtime_.size(); ++id)
+          if (runtime_[id] && expiration_outdated(*runtime_[id])) rebind(touch(id, touched));
+        break;
+      case k::timeouts:
       case k::none:
         break;
     }
+  }
+
+  /// The service's policy as configured: its name, flags and options, and for lblc / lblcr
+  /// without an `expiration` option the director's lblc_expiration / lblcr_expiration sysctl.
+  [[nodiscard]] sched::any_scheduler make_policy(const service_spec& spec) const {
+    const std::optional<std::int64_t> sysctl = expiration_sysctl_ns(spec);
+    if (!sysctl) return *sched::make_scheduler(spec.scheduler, spec.sched_flags, spec.sched_options);
+    sched::scheduler_options o = spec.sched_options;
+    o.set("expiration", std::to_string(*sysctl / 1'000'000'000));
+    return *sched::make_scheduler(spec.scheduler, spec.sched_flags, o);
+  }
+
+  /// The expiration an lblc / lblcr service takes from the sysctl (nullopt: another scheduler,
+  /// or the service sets its own).
+  [[nodiscard]] std::optional<std::int64_t> expiration_sysctl_ns(const service_spec& spec) const {
+    if ((spec.scheduler != "lblc" && spec.scheduler != "lblcr") ||
+        spec.sched_options.find("expiration") != nullptr)
+      return std::nullopt;
+    const director_settings& st = config_.settings();
+    return std::int64_t{spec.scheduler == "lblc" ? st.lblc_expiration : st.lblcr_expiration} *
+           1'000'000'000;
+  }
+
+  /// Whether a changed sysctl gives the service another expiration than its policy has. The
+  /// kernel reads the sysctl at each full check and keeps its cache; here the policy is made
+  /// afresh (a new binding, as after -E with another scheduler), so the cache starts empty.
+  [[nodiscard]] bool expiration_outdated(const service_runtime& rt) const {
+    const std::optional<std::int64_t> want = expiration_sysctl_ns(rt.spec);
+    if (!want) return false;
+    return rt.prototype.visit([&](const auto& p) {
+      if constexpr (requires { p.options().expiration_ns; })
+        return p.options().expiration_ns != *want;
+      else
+        return false;
+    });
+  }
+
+  /// A new policy for the service (-E with another scheduler, flags or options): init runs on
+  /// the current list and the directors copy the prototype.
+  void rebind(service_runtime& rt) {
+    rt.prototype = make_policy(rt.spec);
+    (void)rt.prototype.rebuild(rt.dests, {sched::dest_change::kind::init, 0});
+    ++rt.sched_version;
+    rt.events.clear();
+    rt.events_complete = false;
   }
 
   service_runtime& touch(std::uint32_t id, std::vector<std::shared_ptr<service_runtime>>& touched) {

@@ -112,6 +112,9 @@ struct service_spec {
   service_key key;
   std::string scheduler = "wlc";        ///< -s: an any_scheduler name
   sched::scheduler_flags sched_flags{};  ///< -b
+  /// --sched-opt (ours): the policy's named options ("table-bits=12"); a configuration keeps
+  /// them in the policy's canonical form (any_scheduler::canonical_options).
+  sched::scheduler_options sched_options{};
   bool persistent = false;              ///< -p
   std::uint32_t persistence_timeout = 360;  ///< -p N seconds (1 .. 31 days)
   std::uint32_t netmask_v4 = 0xFFFF'FFFF;  ///< -M for IPv4 services (host order)
@@ -138,6 +141,14 @@ struct director_settings {
   bool reschedule_syn_to_unavailable_dest = false;
   /// Drop IPv4 packets whose header checksum is wrong (the kernel's ip_rcv does).
   bool verify_ipv4_checksum = true;
+  // --- scheduler sysctls
+  /// net.ipv4.vs.lblc_expiration / lblcr_expiration, in seconds: how long an lblc / lblcr cache
+  /// entry may go unused before the half-hourly full check drops it. The kernel's default is
+  /// DEFAULT_EXPIRATION = 24*60*60*HZ jiffies, read and written as seconds through
+  /// proc_dointvec_jiffies (net/netfilter/ipvs/ip_vs_lblc.c, ip_vs_lblcr.c). Applied to the
+  /// lblc / lblcr services that do not set `expiration` in their own options.
+  std::uint32_t lblc_expiration = 86400;
+  std::uint32_t lblcr_expiration = 86400;
   friend bool operator==(const director_settings&, const director_settings&) = default;
 };
 
@@ -150,6 +161,7 @@ enum class config_error : std::uint8_t {
   no_such_dest,           ///< -e / -d of a real server not in the service
   unknown_scheduler,      ///< -s NAME that is not a scheduler
   bad_sched_flags,        ///< -b flags the scheduler does not take
+  bad_sched_options,      ///< --sched-opt: a name the scheduler does not take, a bad value
   bad_weight,             ///< weight above 65535
   bad_threshold,          ///< lower threshold above the upper one
   bad_persistence,        ///< timeout 0 or above 31 days, or a bad netmask / prefix
@@ -175,6 +187,7 @@ enum class config_error : std::uint8_t {
     case config_error::no_such_dest: return "no_such_dest";
     case config_error::unknown_scheduler: return "unknown_scheduler";
     case config_error::bad_sched_flags: return "bad_sched_flags";
+    case config_error::bad_sched_options: return "bad_sched_options";
     case config_error::bad_weight: return "bad_weight";
     case config_error::bad_threshold: return "bad_threshold";
     case config_error::bad_persistence: return "bad_persistence";
@@ -245,6 +258,10 @@ struct set_sysctl {
 using command = std::variant<add_service, edit_service, delete_service, clear_all, add_dest,
                              edit_dest, delete_dest, set_timeouts, zero_counters, set_sysctl>;
 
+/// The largest lblc_expiration / lblcr_expiration (seconds): INT_MAX / 1000, what the kernel
+/// takes at HZ 1000.
+inline constexpr std::int64_t max_expiration_sysctl = 2147483647 / 1000;
+
 /// Applies `name = value` to `s` (net.ipv4.vs.NAME; the names IPVS has that l4lb implements,
 /// and ours). Errors: bad_sysctl.
 [[nodiscard]] inline config_error apply_sysctl(director_settings& s, std::string_view name,
@@ -271,6 +288,13 @@ using command = std::variant<add_service, edit_service, delete_service, clear_al
   if (name == "reschedule_syn_to_unavailable_dest")
     return boolean(s.reschedule_syn_to_unavailable_dest);
   if (name == "verify_ipv4_checksum") return boolean(s.verify_ipv4_checksum);
+  if (name == "lblc_expiration" || name == "lblcr_expiration") {
+    // proc_dointvec_jiffies refuses seconds above INT_MAX / HZ; this bound fits every HZ.
+    if (value < 0 || value > max_expiration_sysctl) return config_error::bad_sysctl;
+    (name == "lblc_expiration" ? s.lblc_expiration : s.lblcr_expiration) =
+        static_cast<std::uint32_t>(value);
+    return config_error::ok;
+  }
   return config_error::bad_sysctl;
 }
 
@@ -278,6 +302,7 @@ using command = std::variant<add_service, edit_service, delete_service, clear_al
 inline constexpr std::string_view sysctl_names[] = {
     "conn_reuse_mode",   "expire_nodest_conn", "expire_quiescent_template",
     "sloppy_tcp",        "sloppy_sctp",        "secure_tcp",
-    "reschedule_syn_to_unavailable_dest", "verify_ipv4_checksum"};
+    "reschedule_syn_to_unavailable_dest", "verify_ipv4_checksum",
+    "lblc_expiration",   "lblcr_expiration"};
 
 }  // namespace l4lb::director

@@ -1,8 +1,10 @@
-// any_scheduler: a policy chosen at run time by the name ipvsadm's -s takes (or ours) and the
-// flags of -b, held by value in a std::variant. Dispatch once per burst with visit(); the policy
-// types themselves stay plain and are usable directly where the choice is made at compile time.
+// any_scheduler: a policy chosen at run time by the name ipvsadm's -s takes (or ours), the flags
+// of -b and the policy's named options (scheduler_options.hpp), held by value in a std::variant.
+// Dispatch once per burst with visit(); the policy types themselves stay plain and are usable
+// directly where the choice is made at compile time.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <concepts>
 #include <cstdint>
@@ -26,6 +28,7 @@
 #include "l4lb/sched/real_server.hpp"
 #include "l4lb/sched/round_robin.hpp"
 #include "l4lb/sched/scheduler.hpp"
+#include "l4lb/sched/scheduler_options.hpp"
 #include "l4lb/sched/shortest_expected_delay.hpp"
 #include "l4lb/sched/smooth_weighted_round_robin.hpp"
 #include "l4lb/sched/source_hashing.hpp"
@@ -59,27 +62,6 @@ inline constexpr scheduler_flags sh_fallback{scheduler_flags::flag_1};
 inline constexpr scheduler_flags sh_port{scheduler_flags::flag_2};
 inline constexpr scheduler_flags mh_fallback{scheduler_flags::flag_1};
 inline constexpr scheduler_flags mh_port{scheduler_flags::flag_2};
-
-/// Why a scheduler could not be made from a name and flags (control plane).
-enum class scheduler_error : std::uint8_t {
-  ok = 0,
-  unknown_scheduler,   // not an ipvsadm -s name nor one of ours
-  unknown_flag,        // a -b word that is not flag-1..3, sh-*, mh-* (ipvsadm: "invalid")
-  incompatible_flag,   // sh-* for a scheduler other than sh, mh-* other than mh (as ipvsadm)
-  flag_not_supported,  // a flag bit the chosen scheduler does not use (ipvsadm passes it on and
-                       // the kernel ignores it; we refuse, so a typo does not go unnoticed)
-};
-
-[[nodiscard]] constexpr std::string_view to_string(scheduler_error e) noexcept {
-  switch (e) {
-    case scheduler_error::ok: return "ok";
-    case scheduler_error::unknown_scheduler: return "unknown_scheduler";
-    case scheduler_error::unknown_flag: return "unknown_flag";
-    case scheduler_error::incompatible_flag: return "incompatible_flag";
-    case scheduler_error::flag_not_supported: return "flag_not_supported";
-  }
-  return "unknown";
-}
 
 /// The flags a policy takes: its `accepted_flags` when it declares one; flag-1 and flag-2 for a
 /// policy built from ipvs::hash_flags (sh, mh); none otherwise.
@@ -157,6 +139,63 @@ template <class S>
   }
 }
 
+/// A policy that takes named options declares them next to its constructor:
+/// - `static constexpr std::array<std::string_view, N> option_names`: every name it takes;
+/// - `static Args read_options(option_reader&)`: reads them (option_reader's getters, defaults
+///   for absent names) into what its constructor takes, S(Args) or S(ipvs::hash_flags, Args).
+/// Ranges stay the constructor's: an option it refuses (rebuild's bad_option / bad_table_size)
+/// is bad_option_value.
+template <class S>
+concept takes_options = requires(option_reader& r) {
+  { S::option_names[0] } -> std::convertible_to<std::string_view>;
+  S::read_options(r);
+};
+
+/// The option names a policy takes (none for a policy that declares none).
+template <class S>
+[[nodiscard]] constexpr std::span<const std::string_view> option_names() noexcept {
+  if constexpr (takes_options<S>)
+    return S::option_names;
+  else
+    return {};
+}
+
+/// A policy built from flags already checked against accepted_flags<S>() and `options` (any
+/// names, checked here). `canonical`, when given, receives the options in the policy's order and
+/// spelling. Errors: unknown_option, bad_option_value.
+template <class S>
+[[nodiscard]] expected<S, scheduler_error> make_policy(scheduler_flags flags,
+                                                       const scheduler_options& options,
+                                                       scheduler_options* canonical = nullptr) {
+  const std::span<const std::string_view> names = option_names<S>();
+  for (const scheduler_option& o : options)
+    if (std::find(names.begin(), names.end(), o.name) == names.end())
+      return unexpected{scheduler_error::unknown_option};
+  if constexpr (takes_options<S>) {
+    if (!options.empty()) {
+      option_reader r(options);
+      auto args = S::read_options(r);
+      if (r.error() != scheduler_error::ok) return unexpected{r.error()};
+      auto s = [&] {
+        if constexpr (std::is_constructible_v<S, ipvs::hash_flags, decltype(args)>)
+          return S(ipvs::hash_flags::from_svc_flags(flags.bits), std::move(args));
+        else
+          return S(std::move(args));
+      }();
+      // The constructor's own range checks: a policy that refused its options says so here.
+      if constexpr (std::same_as<decltype(s.rebuild({}, dest_change{})), build_error>) {
+        const build_error b = s.rebuild({}, {dest_change::kind::init, 0});
+        if (b == build_error::bad_option || b == build_error::bad_table_size)
+          return unexpected{scheduler_error::bad_option_value};
+      }
+      if (canonical != nullptr) *canonical = r.canonical();
+      return s;
+    }
+  }
+  if (canonical != nullptr) *canonical = {};
+  return make_policy<S>(flags);
+}
+
 namespace detail {
 template <class... Ps>
 consteval bool names_unique() {
@@ -188,14 +227,34 @@ class basic_any_scheduler {
   basic_any_scheduler(S&& policy)  // NOLINT(google-explicit-constructor): any policy converts
       : v_(std::forward<S>(policy)) {}
 
-  /// The policy for `name` with `flags`, or why not.
+  /// The policy for `name` with `flags` and named `options`, or why not (nothing is built on
+  /// error). `canonical`, when given, receives the options as the policy reads them back: its
+  /// order and spelling ("table-bits=012" -> "table-bits=12"), what listings and saves print.
   [[nodiscard]] static expected<basic_any_scheduler, scheduler_error> make(
-      std::string_view name, scheduler_flags flags = {}) {
+      std::string_view name, scheduler_flags flags = {}, const scheduler_options& options = {},
+      scheduler_options* canonical = nullptr) {
     scheduler_error err = scheduler_error::unknown_scheduler;
     variant_type v;
-    (void)(try_make<Policies>(name, flags, v, err) || ...);  // stops at the matching name
+    // stops at the matching name
+    (void)(try_make<Policies>(name, flags, options, canonical, v, err) || ...);
     if (err != scheduler_error::ok) return unexpected{err};
     return basic_any_scheduler(std::move(v));
+  }
+
+  /// `options` checked for the policy `name` and in its canonical form (see make()).
+  [[nodiscard]] static expected<scheduler_options, scheduler_error> canonical_options(
+      std::string_view name, const scheduler_options& options) {
+    scheduler_options out;
+    if (auto s = make(name, {}, options, &out); !s) return unexpected{s.error()};
+    return out;
+  }
+
+  /// The option names the policy `name` takes, in its order (empty for an unknown name).
+  [[nodiscard]] static constexpr std::span<const std::string_view> option_names_of(
+      std::string_view name) noexcept {
+    std::span<const std::string_view> out;
+    (void)((name == Policies::name ? (out = option_names<Policies>(), true) : false) || ...);
+    return out;
   }
 
   /// Every name make() accepts, in the order of Policies.
@@ -258,14 +317,21 @@ class basic_any_scheduler {
   explicit basic_any_scheduler(variant_type&& v) : v_(std::move(v)) {}
 
   template <class S>
-  static bool try_make(std::string_view name, scheduler_flags flags, variant_type& out,
-                       scheduler_error& err) {
+  static bool try_make(std::string_view name, scheduler_flags flags,
+                       const scheduler_options& options, scheduler_options* canonical,
+                       variant_type& out, scheduler_error& err) {
     if (name != S::name) return false;
+    // name matched from here on: stop looking, report what is wrong
     if ((flags.bits & ~accepted_flags<S>()) != 0) {
       err = scheduler_error::flag_not_supported;
-      return true;  // name matched: stop looking, report the flag
+      return true;
     }
-    out.template emplace<S>(make_policy<S>(flags));
+    auto s = make_policy<S>(flags, options, canonical);
+    if (!s) {
+      err = s.error();
+      return true;
+    }
+    out.template emplace<S>(std::move(*s));
     err = scheduler_error::ok;
     return true;
   }
@@ -284,11 +350,12 @@ using any_scheduler =
                         weighted_failover, overflow, two_choices, smooth_weighted_round_robin,
                         consistent_hash_ring, weighted_maglev>;
 
-/// any_scheduler (or another basic_any_scheduler) from a name and flag bits.
+/// any_scheduler (or another basic_any_scheduler) from a name, flag bits and named options.
 template <class Set = any_scheduler>
 [[nodiscard]] expected<Set, scheduler_error> make_scheduler(std::string_view name,
-                                                            scheduler_flags flags = {}) {
-  return Set::make(name, flags);
+                                                            scheduler_flags flags = {},
+                                                            const scheduler_options& options = {}) {
+  return Set::make(name, flags, options);
 }
 
 /// any_scheduler (or another set) from ipvsadm's -s and -b arguments as text.

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cstdint>
 #include <span>
@@ -14,6 +15,7 @@
 #include "l4lb/sched/build_error.hpp"
 #include "l4lb/sched/real_server.hpp"
 #include "l4lb/sched/scheduler.hpp"
+#include "l4lb/sched/scheduler_options.hpp"
 #include "l4lb/sched/stable_hash.hpp"
 
 namespace l4lb::sched {
@@ -51,6 +53,17 @@ class consistent_hash_ring {
   static constexpr std::size_t max_points = std::size_t{1} << 26;
   static constexpr unsigned max_walk = 1024;
   static constexpr std::uint64_t point_step = 0x9e3779b97f4a7c15ULL;
+
+  /// Named options (any_scheduler): points (points_per_server), key (flow, source-address,
+  /// source-address-and-port), fallback (yes/no).
+  static constexpr std::array<std::string_view, 3> option_names{"points", "key", "fallback"};
+  [[nodiscard]] static hash_ring_options read_options(option_reader& r) {
+    hash_ring_options o;
+    o.points_per_server = r.number("points", o.points_per_server);
+    o.key = r.choice("key", o.key, stable_hash::flow_hash_key_words);
+    o.fallback = r.yes_no("fallback", o.fallback);
+    return o;
+  }
 
   explicit consistent_hash_ring(hash_ring_options options = {})
       : opt_(options),

@@ -3,6 +3,7 @@
 // where the same origin address should always reach the same cache.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <span>
 #include <string_view>
@@ -12,6 +13,7 @@
 #include "l4lb/sched/ipvs_hash.hpp"
 #include "l4lb/sched/real_server.hpp"
 #include "l4lb/sched/scheduler.hpp"
+#include "l4lb/sched/scheduler_options.hpp"
 
 namespace l4lb::sched {
 
@@ -27,6 +29,12 @@ class destination_hashing {
   static constexpr std::string_view name = "dh";
   static constexpr count_use uses_counts = count_use::none;
   static constexpr unsigned default_table_bits = 8;
+
+  /// Named options (any_scheduler): table-bits, the constructor's `table_bits`.
+  static constexpr std::array<std::string_view, 1> option_names{"table-bits"};
+  [[nodiscard]] static unsigned read_options(option_reader& r) {
+    return r.number("table-bits", default_table_bits);
+  }
 
   /// `table_bits` in 1..20 (the kernel's Kconfig range for CONFIG_IP_VS_DH_TAB_BITS).
   explicit destination_hashing(unsigned table_bits = default_table_bits)

@@ -18,6 +18,7 @@
 #include "l4lb/sched/ipvs_hash.hpp"
 #include "l4lb/sched/real_server.hpp"
 #include "l4lb/sched/scheduler.hpp"
+#include "l4lb/sched/scheduler_options.hpp"
 
 namespace l4lb::sched {
 
@@ -29,10 +30,11 @@ struct locality_options {
   /// IPVS starts collecting idle entries above 16 * 2^bits entries.
   unsigned table_bits = 10;
   /// Entries that can be stored (IPVS allocates per entry; we reserve at construction).
-  /// 0 = 2 * 16 * 2^table_bits. A new entry that does not fit is not cached (counted in
+  /// 0 = 2 * 16 * 2^table_bits; at most 2 * 16 * 2^20. A new entry that does not fit is not cached (counted in
   /// cache_full()), which is what IPVS does when its allocation fails: the pick still stands.
   std::uint32_t capacity = 0;
-  /// lblcr only: server-set members that can be stored over all entries; 0 = 2 * capacity.
+  /// lblcr only: server-set members that can be stored over all entries; 0 = 2 * capacity; at
+  /// most 2 * 2 * 16 * 2^20.
   /// A member that does not fit is not added (counted in cache_full()), as on IPVS's failed
   /// allocation.
   std::uint32_t member_capacity = 0;
@@ -297,9 +299,26 @@ class locality_cache {
   std::int64_t next_tick_ = 0;
 };
 
+/// The most entries (and, lblcr, twice as many members) a cache may reserve: what the default
+/// capacity is at the largest table (2 * 16 * 2^20), so a typo cannot reserve gigabytes.
+inline constexpr std::uint32_t locality_max_capacity = std::uint32_t{2 * 16} << 20;
+
 [[nodiscard]] inline build_error check_locality_options(const locality_options& o) noexcept {
-  if (o.table_bits < 1 || o.table_bits > 20 || o.expiration_ns < 0) return build_error::bad_option;
+  if (o.table_bits < 1 || o.table_bits > 20 || o.expiration_ns < 0 ||
+      o.capacity > locality_max_capacity || o.member_capacity > 2 * locality_max_capacity)
+    return build_error::bad_option;
   return build_error::ok;
+}
+
+/// lblc's and lblcr's named options: table-bits, expiration (seconds), capacity, and for lblcr
+/// member-capacity.
+inline locality_options read_locality_options(option_reader& r, bool replicated) {
+  locality_options o;
+  o.table_bits = r.number("table-bits", o.table_bits);
+  o.expiration_ns = r.seconds_as_ns("expiration", o.expiration_ns);
+  o.capacity = r.number("capacity", o.capacity);
+  if (replicated) o.member_capacity = r.number("member-capacity", o.member_capacity);
+  return o;
 }
 
 }  // namespace detail
@@ -331,6 +350,14 @@ class locality_least_connection {
  public:
   static constexpr std::string_view name = "lblc";
   static constexpr count_use uses_counts = count_use::none;
+
+  /// Named options (any_scheduler), the fields of locality_options: table-bits, expiration
+  /// (whole seconds, as the sysctl), capacity.
+  static constexpr std::array<std::string_view, 3> option_names{"table-bits", "expiration",
+                                                                "capacity"};
+  [[nodiscard]] static locality_options read_options(option_reader& r) {
+    return detail::read_locality_options(r, false);
+  }
 
   explicit locality_least_connection(locality_options options = {})
       : opt_(options),
@@ -409,6 +436,7 @@ class locality_least_connection {
     return e == cache_type::none ? not_cached : cache_.at(e).payload.dest;
   }
   [[nodiscard]] std::uint32_t entries() const noexcept { return cache_.size(); }
+  [[nodiscard]] const locality_options& options() const noexcept { return opt_; }
   [[nodiscard]] std::uint32_t capacity() const noexcept { return cache_.capacity(); }
   /// New entries that did not fit (the pick was still made).
   [[nodiscard]] std::uint64_t cache_full() const noexcept { return cache_.full_count(); }

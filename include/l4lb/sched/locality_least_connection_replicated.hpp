@@ -4,6 +4,7 @@
 // for lblcr_expiration, so one very popular address can be served by several caches.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <span>
 #include <string_view>
@@ -39,6 +40,14 @@ namespace l4lb::sched {
 class locality_least_connection_replicated {
  public:
   static constexpr std::string_view name = "lblcr";
+
+  /// Named options (any_scheduler): lblc's (table-bits, expiration, capacity) and
+  /// member-capacity.
+  static constexpr std::array<std::string_view, 4> option_names{"table-bits", "expiration",
+                                                                "capacity", "member-capacity"};
+  [[nodiscard]] static locality_options read_options(option_reader& r) {
+    return detail::read_locality_options(r, true);
+  }
 
   explicit locality_least_connection_replicated(locality_options options = {})
       : opt_(options),
@@ -144,6 +153,11 @@ class locality_least_connection_replicated {
     return out;
   }
   [[nodiscard]] std::uint32_t entries() const noexcept { return cache_.size(); }
+  [[nodiscard]] std::uint32_t capacity() const noexcept { return cache_.capacity(); }
+  [[nodiscard]] std::uint32_t member_capacity() const noexcept {
+    return static_cast<std::uint32_t>(members_.size());
+  }
+  [[nodiscard]] const locality_options& options() const noexcept { return opt_; }
   /// Entries plus members that did not fit (the pick was still made).
   [[nodiscard]] std::uint64_t cache_full() const noexcept { return cache_.full_count() + member_full_; }
 

@@ -16,6 +16,7 @@
 #include "l4lb/sched/ipvs_hash.hpp"
 #include "l4lb/sched/real_server.hpp"
 #include "l4lb/sched/scheduler.hpp"
+#include "l4lb/sched/scheduler_options.hpp"
 
 namespace l4lb::sched {
 
@@ -45,6 +46,12 @@ class maglev_hashing {
   static constexpr unsigned default_table_index = 12;
   static constexpr ipvs::hsiphash_key key1{2654435761ULL, 2654435761ULL};
   static constexpr ipvs::hsiphash_key key2{2654446892ULL, 2654446892ULL};
+
+  /// Named options (any_scheduler): table-index, the constructor's `table_index` (8..17).
+  static constexpr std::array<std::string_view, 1> option_names{"table-index"};
+  [[nodiscard]] static unsigned read_options(option_reader& r) {
+    return r.number("table-index", default_table_index);
+  }
 
   explicit maglev_hashing(ipvs::hash_flags flags = {},
                           unsigned table_index = default_table_index)

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <span>
 #include <string_view>
@@ -13,6 +14,7 @@
 #include "l4lb/sched/ipvs_hash.hpp"
 #include "l4lb/sched/real_server.hpp"
 #include "l4lb/sched/scheduler.hpp"
+#include "l4lb/sched/scheduler_options.hpp"
 
 namespace l4lb::sched {
 
@@ -30,6 +32,12 @@ class source_hashing {
   static constexpr std::string_view name = "sh";
   static constexpr count_use uses_counts = count_use::none;
   static constexpr unsigned default_table_bits = 8;
+
+  /// Named options (any_scheduler): table-bits, the constructor's `table_bits`.
+  static constexpr std::array<std::string_view, 1> option_names{"table-bits"};
+  [[nodiscard]] static unsigned read_options(option_reader& r) {
+    return r.number("table-bits", default_table_bits);
+  }
 
   /// `table_bits` in 1..20 (Kconfig range of CONFIG_IP_VS_SH_TAB_BITS).
   explicit source_hashing(ipvs::hash_flags flags = {}, unsigned table_bits = default_table_bits)

@@ -31,6 +31,17 @@ enum class flow_hash_key : std::uint8_t {
   return "unknown";
 }
 
+/// The words a policy's `key` option takes (kebab-case; the first for a value is its spelling).
+struct flow_hash_key_word {
+  std::string_view word;
+  flow_hash_key value;
+};
+inline constexpr std::array<flow_hash_key_word, 3> flow_hash_key_words{{
+    {"flow", flow_hash_key::flow},
+    {"source-address", flow_hash_key::source_address},
+    {"source-address-and-port", flow_hash_key::source_address_and_port},
+}};
+
 // The formulas (a reference model can be written from these lines alone):
 //   mix(a, b)  = low64(a*b) XOR high64(a*b), the product taken over 128 bits
 //   meta       = sport | dport << 16 | protocol << 32 | family << 40   (family = 4 or 6)

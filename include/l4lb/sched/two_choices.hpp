@@ -3,6 +3,8 @@
 // so "exact" here means the kernel's rule driven by a generator the policy owns and a caller seeds.
 #pragma once
 
+#include <array>
+#include <concepts>
 #include <cstdint>
 #include <span>
 #include <string_view>
@@ -10,6 +12,7 @@
 #include "l4lb/sched/load_tree.hpp"
 #include "l4lb/sched/real_server.hpp"
 #include "l4lb/sched/scheduler.hpp"
+#include "l4lb/sched/scheduler_options.hpp"
 
 namespace l4lb::sched {
 
@@ -80,6 +83,15 @@ class basic_two_choices {
  public:
   static constexpr std::string_view name = "twos";
   static constexpr count_use uses_counts = count_use::availability;
+
+  /// Named options (any_scheduler): seed, the generator's seed (decimal), for a generator that
+  /// is seeded from a number.
+  static constexpr std::array<std::string_view, 1> option_names{"seed"};
+  [[nodiscard]] static std::uint64_t read_options(option_reader& r)
+    requires std::constructible_from<Gen, std::uint64_t>
+  {
+    return r.number("seed", pcg32::default_seed);
+  }
 
   basic_two_choices() = default;
   explicit basic_two_choices(Gen gen) : gen_(gen) {}

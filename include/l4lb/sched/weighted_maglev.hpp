@@ -18,6 +18,7 @@
 #include "l4lb/sched/build_error.hpp"
 #include "l4lb/sched/real_server.hpp"
 #include "l4lb/sched/scheduler.hpp"
+#include "l4lb/sched/scheduler_options.hpp"
 #include "l4lb/sched/stable_hash.hpp"
 
 namespace l4lb::sched {
@@ -80,6 +81,17 @@ class weighted_maglev {
   static constexpr std::size_t max_servers = 65535;
   static constexpr std::uint16_t empty_slot = 0xFFFF;
   static constexpr unsigned fallback_probes = 32;
+
+  /// Named options (any_scheduler): table-size (a prime), key (flow, source-address,
+  /// source-address-and-port), fallback (yes/no).
+  static constexpr std::array<std::string_view, 3> option_names{"table-size", "key", "fallback"};
+  [[nodiscard]] static weighted_maglev_options read_options(option_reader& r) {
+    weighted_maglev_options o;
+    o.table_size = r.number("table-size", o.table_size);
+    o.key = r.choice("key", o.key, stable_hash::flow_hash_key_words);
+    o.fallback = r.yes_no("fallback", o.fallback);
+    return o;
+  }
 
   explicit weighted_maglev(weighted_maglev_options options = {})
       : opt_(options), config_(check(options)) {
