@@ -2,6 +2,10 @@
 // it runs, the kernel's scheduling-entry rules, persistence, one-packet scheduling, fwmark
 // services, ICMP errors, drops the kernel makes before IPVS, stats, explain, and changes applied
 // as one snapshot or not at all.
+#include <algorithm>
+#include <bit>
+#include <random>
+
 #include <doctest/doctest.h>
 
 #include "director/director_support.hpp"
@@ -300,6 +304,86 @@ TEST_CASE("NAT: requests to the real server's address and port, replies from the
   CHECK(st.stats.out_bytes == synack.size() - 14);
   // Replies moved the connection through the NAT (both directions) table: SYN_RECV.
   CHECK(l.control.connections(sec + 10)[0].state == "SYN_RECV");
+}
+
+TEST_CASE("snapshot: is_vip answers as a search of every service address, its filter only skips") {
+  lab l;
+  std::vector<wire::ip_address> vips;
+  for (std::uint32_t k = 0; k < 150; ++k) {  // enough addresses to set most filter bits
+    const std::string a4 = "198.18." + std::to_string(20 + k / 200) + "." + std::to_string(k % 200 + 1);
+    const std::string a6 = "fd00:100::" + std::to_string(k + 1);
+    for (const std::string& a : {a4, a6}) {
+      const std::string e = a.find(':') != std::string::npos ? "[" + a + "]:80" : a + ":80";
+      l.must(add_service{service(service_key::tcp(ep(e)), "rr")});
+      vips.push_back(ip(a.c_str()));
+    }
+    if (k == 3) {  // and a few only, where most bits are clear
+      const auto s = l.control.current();
+      CHECK(std::popcount(s->vip_filter) <= 8);
+      for (std::size_t j = 0; j < vips.size(); ++j) CHECK(s->is_vip(vips[j].raw(), vips[j].family()));
+    }
+  }
+  const auto s = l.control.current();
+  std::mt19937 rng(5);
+  for (int i = 0; i < 20000; ++i) {
+    const bool v4 = i % 2 == 0;
+    std::array<std::uint8_t, 16> raw{};
+    const std::size_t n = v4 ? 4 : 16;
+    for (std::size_t b = 0; b < n; ++b) raw[b] = static_cast<std::uint8_t>(rng() % 4 == 0 ? rng() : 0);
+    if (v4) raw[0] = 198, raw[1] = 18, raw[2] = static_cast<std::uint8_t>(20 + rng() % 2);
+    else raw[0] = 0xfd, raw[1] = 0, raw[2] = 1, raw[3] = 0;
+    if (v4 && i % 4 == 0) for (std::size_t b = 4; b < 16; ++b) raw[b] = static_cast<std::uint8_t>(rng());  // past an IPv4 address: ignored
+    const wire::ip_family f = v4 ? wire::ip_family::v4 : wire::ip_family::v6;
+    const wire::ip_address a = wire::ip_address::from_bytes(f, raw.data());
+    const bool listed = std::find(vips.begin(), vips.end(), a) != vips.end();
+    CHECK(s->is_vip(raw, f) == listed);
+  }
+  for (const auto& a : vips) CHECK(s->is_vip(a.raw(), a.family()));
+}
+
+TEST_CASE("NAT: a reply's next hop is the client's neighbour entry, else the gateway's, as they change") {
+  for (const bool lane : {true, false}) {
+    CAPTURE(lane);
+    lab l;
+    l.d->set_established_fast_lane(lane);
+    l.must(add_service{service(vip80, "rr")});
+    l.must(add_dest{vip80, server("198.18.0.12:8080", forward_method::masq)});
+    REQUIRE(l.send(tcp4("198.18.1.10", 40000, "198.18.0.100", 80, tf::syn), sec).kind == verdict_kind::forward);
+    const bytes reply = packet_builder{}.eth(director_mac, mac_of(ip("198.18.0.12")))
+                            .ipv4("198.18.0.12", "198.18.1.10")
+                            .tcp(8080, 40000, tf::syn | tf::ack)
+                            .build();
+    std::int64_t now = sec;
+    const auto next_hop = [&]() -> std::optional<wire::mac_address> {
+      const verdict r = l.send(reply, now += sec);
+      if (r.kind != verdict_kind::forward) {
+        CHECK(r.reason() == "no_neighbour");
+        return std::nullopt;
+      }
+      CHECK(r.to_client);
+      CHECK(eth_dst(r.frame) == r.next_hop);
+      return r.next_hop;
+    };
+    CHECK(next_hop() == client_router_mac);  // no entry for the client: the gateway
+    const wire::mac_address other{{0x02, 0x00, 0x00, 0x00, 0x00, 0xfe}};
+    l.control.set_neighbour(ip("198.18.0.254"), other);  // the gateway's MAC changes
+    CHECK(next_hop() == other);
+    l.control.set_neighbour(ip("198.18.1.10"), mac_of(ip("198.18.1.10")));  // the client is on-link
+    CHECK(next_hop() == mac_of(ip("198.18.1.10")));
+    CHECK(l.control.erase_neighbour(ip("198.18.1.10")));
+    CHECK(next_hop() == other);
+    director_identity id;  // the lab's, with another gateway
+    id.mac = director_mac;
+    id.addresses = {ip("198.18.0.1"), ip("fd00:198:18::1")};
+    id.gateway_v4 = ip("198.18.0.253");  // a gateway with no entry: no next hop
+    l.control.set_identity(id);
+    CHECK(next_hop() == std::nullopt);
+    l.control.set_neighbour(ip("198.18.0.253"), client_router_mac);
+    CHECK(next_hop() == client_router_mac);
+    id.gateway_v4.reset();  // no gateway at all
+    l.control.set_identity(id);
+    CHECK(next_hop() == std::nullopt);
+  }
 }
 
 TEST_CASE("NAT: an ICMP error from the client side follows the connection to the real server") {

@@ -395,9 +395,14 @@ class director_control {
     s->vips.erase(std::unique(s->vips.begin(), s->vips.end()), s->vips.end());
     for (const auto& a : s->vips)
       if (a.is_v4()) s->vips_v4.push_back(a.v4().to_u32());  // v4 sort first, in byte order
+    for (const auto& a : s->vips) s->vip_filter |= std::uint64_t{1} << snapshot::vip_bit(a.raw(), a.family());
     s->index.build(s->services);
     s->neighbours = neighbours_;
     s->identity = identity_;
+    const std::optional<wire::ip_address>* gateways[2] = {&identity_.gateway_v4, &identity_.gateway_v6};
+    for (std::size_t f = 0; f < 2; ++f)
+      if (*gateways[f])
+        if (const wire::mac_address* mac = neighbours_->find(**gateways[f])) s->gateway_macs[f] = *mac;
     s->settings = config_.settings();
     s->timeouts = config_.timeouts();
     for (const auto& e : config_.services()) published_ids_[e.id] = e.generation;

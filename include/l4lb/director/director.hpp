@@ -804,12 +804,8 @@ class director {
     if (ref == conn::no_conn || !t.is_nat(ref)) return false;
     const auto ck = t.key(ref);
     const wire::ip_address client(ck.client_addr);
-    const wire::mac_address* mac = neighbour(client);
-    if (!mac) {
-      const auto& gw = v4 ? snap_->identity.gateway_v4 : snap_->identity.gateway_v6;
-      if (gw) mac = neighbour(*gw);
-      if (!mac) return false;
-    }
+    const wire::mac_address* mac = client_next_hop(client);
+    if (!mac) return false;
     forward::nat_config cfg;  // what toward_client gives nat_outbound
     cfg.l2.src = snap_->identity.mac;
     cfg.l2.dst = *mac;
@@ -849,6 +845,11 @@ class director {
   /// The next hop's MAC, or nullptr.
   [[nodiscard]] const wire::mac_address* neighbour(const wire::ip_address& ip) const noexcept {
     return snap_->neighbours ? snap_->neighbours->find(ip) : nullptr;
+  }
+  /// Toward a client: its own neighbour entry, else its family's gateway's, or nullptr.
+  [[nodiscard]] const wire::mac_address* client_next_hop(const wire::ip_address& client) const noexcept {
+    if (const wire::mac_address* mac = neighbour(client)) return mac;
+    return snap_->gateway_mac(client.family());
   }
 
   /// The verdict for a frame a plain short cut forwarded (what from_forward gives a forward).
@@ -1120,11 +1121,7 @@ class director {
   bool toward_client(const wire::packet_view& pkt, conn::conn_ref ref, const wire::ip_address& client,
                      bool update_state, std::int64_t now, forward::nat_config& cfg) noexcept {
     auto& t = table<Addr>();
-    const wire::mac_address* mac = neighbour(client);
-    if (!mac) {
-      const auto& gw = client.is_v4() ? snap_->identity.gateway_v4 : snap_->identity.gateway_v6;
-      if (gw) mac = neighbour(*gw);
-    }
+    const wire::mac_address* mac = client_next_hop(client);
     if (!mac) {
       note_missing_neighbour(client);
       return false;

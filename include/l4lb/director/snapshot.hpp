@@ -18,6 +18,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -203,6 +204,12 @@ struct snapshot {
   /// also as host-order integers, so a new IPv4 connection's test is a search of integers.
   std::vector<wire::ip_address> vips;
   std::vector<std::uint32_t> vips_v4;
+  /// One bit per VIP (vip_bit): a clear bit answers is_vip without the search, as it does for
+  /// most packets that are not to a VIP (a NAT server's replies, for one).
+  std::uint64_t vip_filter = 0;
+  /// The gateways' MACs (identity.gateway_v4 / _v6 looked up in `neighbours` when the snapshot
+  /// was published; null: none), the next hop toward a client without a neighbour entry.
+  std::array<std::optional<wire::mac_address>, 2> gateway_macs;
   /// The addresses of NAT and FullNAT real servers (live or retired), sorted: their fragments
   /// are replies to reassemble and rewrite, as the kernel reassembles before ip_vs_out.
   std::vector<wire::ip_address> nat_sources;
@@ -211,11 +218,30 @@ struct snapshot {
                                                     const wire::flow_key& f) const noexcept {
     return index.find(fwmark, f, services);
   }
+  /// The filter bit of an address: a multiply of its words (only an IPv4 address's own four
+  /// bytes, whatever the rest of `raw` holds).
+  [[nodiscard]] static unsigned vip_bit(const std::array<std::uint8_t, 16>& raw,
+                                        wire::ip_family f) noexcept {
+    std::uint64_t w0 = 0, w1 = 0;
+    if (f == wire::ip_family::v4) {
+      std::memcpy(&w0, raw.data(), 4);
+    } else {
+      std::memcpy(&w0, raw.data(), 8);
+      std::memcpy(&w1, raw.data() + 8, 8);
+    }
+    return static_cast<unsigned>(((w0 ^ (w1 * 0xC2B2'AE3D'27D4'EB4Full)) * 0x9E37'79B9'7F4A'7C15ull) >> 58);
+  }
   [[nodiscard]] bool is_vip(const std::array<std::uint8_t, 16>& raw,
                             wire::ip_family f) const noexcept {
+    if (!(vip_filter >> vip_bit(raw, f) & 1u)) return false;
     if (f == wire::ip_family::v4)
       return std::binary_search(vips_v4.begin(), vips_v4.end(), wire::detail::load_be32(reinterpret_cast<const std::byte*>(raw.data())));
     return std::binary_search(vips.begin(), vips.end(), wire::ip_address::from_bytes(f, raw.data()));
+  }
+  /// The next hop of family `f`'s gateway, or null.
+  [[nodiscard]] const wire::mac_address* gateway_mac(wire::ip_family f) const noexcept {
+    const auto& m = gateway_macs[f == wire::ip_family::v4 ? 0 : 1];
+    return m ? &*m : nullptr;
   }
   [[nodiscard]] bool is_nat_source(const std::array<std::uint8_t, 16>& raw, wire::ip_family f) const noexcept {
     return !nat_sources.empty() &&
