@@ -29,14 +29,12 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
-#include <random>
 #include <tuple>
-#include <unordered_map>
 #include <vector>
 
-#include "l4lb/wire/checksum.hpp"
 #include "l4lb/wire/parse.hpp"
 #include "support/director_setup.hpp"
+#include "support/naive_pipeline.hpp"
 
 namespace {
 
@@ -49,7 +47,6 @@ using setup = l4lb::bench::director_setup;
 // size the iteration count, then once per repetition): the last fixture built is kept for the
 // next call with the same arguments. Only one (pipeline or naive) is held at a time, so a 10M
 // run needs memory for one 10M table, not two.
-struct naive_fixture;
 std::unique_ptr<setup> pipeline_kept;
 std::unique_ptr<naive_fixture> naive_kept;
 
@@ -124,56 +121,6 @@ void BM_pipeline(benchmark::State& state, method_kind m, bool huge, bool fast_la
   state.counters["bytes_per_conn"] = s.bytes_per_conn(conns);
 }
 
-// The naive pipeline: the same parser; a std::unordered_map from the 5-tuple to the server;
-// the rewrite with full checksums.
-struct five_tuple {
-  std::uint32_t src, dst;
-  std::uint16_t sport, dport;
-  std::uint8_t proto;
-  bool operator==(const five_tuple&) const = default;
-};
-struct five_tuple_hash {
-  std::size_t operator()(const five_tuple& k) const noexcept {
-    return std::hash<std::uint64_t>{}((std::uint64_t{k.src} << 32) ^ k.dst) ^
-           std::hash<std::uint32_t>{}((std::uint32_t{k.sport} << 16 | k.dport) ^ k.proto);
-  }
-};
-struct naive_value {
-  std::uint32_t server;
-  std::uint16_t port;
-  std::uint8_t state;
-  std::int64_t deadline;
-};
-
-five_tuple naive_key(const wire::packet_view& p) {
-  const auto& k = p.key();
-  std::uint32_t s, d;
-  std::memcpy(&s, k.src_addr.data(), 4);
-  std::memcpy(&d, k.dst_addr.data(), 4);
-  return five_tuple{s, d, k.src_port, k.dst_port, k.protocol};
-}
-
-// The naive pipeline's state: the map of every connection, and the frames replayed (the same
-// flows as the pipeline's pool).
-struct naive_fixture {
-  std::uint32_t conns = 0;
-  std::unordered_map<five_tuple, naive_value, five_tuple_hash> map;
-  std::vector<bytes> frames;
-
-  explicit naive_fixture(std::uint32_t n) : conns(n) {
-    map.reserve(conns);
-    for (std::uint32_t i = 0; i < conns; ++i) {
-      bytes f = frame_for(i, tf::ack);
-      auto p = wire::parse(std::span(f));
-      map[naive_key(*p)] = {0xC612000Au + (i & 7), 8080, 1, 0};
-    }
-    std::mt19937 rng(1);
-    const std::size_t k = std::min<std::size_t>(pool, conns);
-    for (std::size_t j = 0; j < k; ++j)
-      frames.push_back(frame_for(conns <= pool ? static_cast<std::uint32_t>(j) : static_cast<std::uint32_t>(rng() % conns), tf::ack));
-  }
-};
-
 naive_fixture& naive_fixture_for(std::uint32_t conns) {
   if (!naive_kept || naive_kept->conns != conns) {
     pipeline_kept.reset();
@@ -185,7 +132,6 @@ naive_fixture& naive_fixture_for(std::uint32_t conns) {
 
 void BM_naive(benchmark::State& state, method_kind m) {
   auto& fx = naive_fixture_for(static_cast<std::uint32_t>(state.range(0)));
-  auto& map = fx.map;
   const auto& frames = fx.frames;
   std::vector<std::byte> rx(burst * slot);
   std::size_t at = 0;
@@ -196,39 +142,7 @@ void BM_naive(benchmark::State& state, method_kind m) {
       std::memcpy(rx.data() + j * slot + headroom, frames[at].data(), frame_len);
       at = (at + 1) % frames.size();
     }
-    for (std::size_t j = 0; j < burst; ++j) {
-      std::byte* f = rx.data() + j * slot + headroom;
-      auto p = wire::parse(std::span(f, frame_len), {true, true});
-      if (!p) continue;
-      auto it = map.find(naive_key(*p));
-      if (it == map.end()) continue;
-      it->second.deadline = now + 900 * sec;
-      it->second.state = (p->tcp_flags() & tf::fin) ? 4 : 1;
-      auto l3 = p->l3();
-      if (m == method_kind::dr || m == method_kind::tun) {
-        std::memcpy(f, "\x02\x00\xc6\x12\x00\x0a", 6);
-        std::memcpy(f + 6, director_mac.bytes.data(), 6);
-      }
-      l3[8] = std::byte{static_cast<std::uint8_t>(std::to_integer<std::uint8_t>(l3[8]) - 1)};
-      if (m == method_kind::nat) {
-        std::memcpy(l3.data() + 16, &it->second.server, 4);
-        auto l4 = p->l4();
-        l4[2] = std::byte{static_cast<std::uint8_t>(it->second.port >> 8)};
-        l4[3] = std::byte{static_cast<std::uint8_t>(it->second.port)};
-        l4[16] = l4[17] = std::byte{0};
-        wire::ipv4_address src, dst;
-        std::memcpy(src.bytes.data(), l3.data() + 12, 4);
-        std::memcpy(dst.bytes.data(), l3.data() + 16, 4);
-        const std::uint16_t c = wire::l4_checksum_v4(src, dst, 6, l4);
-        l4[16] = std::byte{static_cast<std::uint8_t>(c >> 8)};
-        l4[17] = std::byte{static_cast<std::uint8_t>(c)};
-      }
-      l3[10] = l3[11] = std::byte{0};
-      const std::uint16_t c = wire::ipv4_header_checksum(l3.first(20));
-      l3[10] = std::byte{static_cast<std::uint8_t>(c >> 8)};
-      l3[11] = std::byte{static_cast<std::uint8_t>(c)};
-      ++forwarded;
-    }
+    forwarded += fx.process_burst(rx.data(), m, now);
     benchmark::DoNotOptimize(rx.data());
   }
   if (forwarded != static_cast<std::uint64_t>(state.iterations() * burst_i)) state.SkipWithError("a frame was not forwarded");

@@ -31,6 +31,7 @@
 #include "l4lb/wire/parse.hpp"
 #include "support/conn_keys.hpp"
 #include "support/director_setup.hpp"
+#include "support/naive_pipeline.hpp"
 
 namespace {
 
@@ -72,6 +73,38 @@ result established(method_kind m) {
     }
     r.packets += burst;
     r.good += s.forwarded();
+  }
+  return r;
+}
+
+// The naive pipeline (support/naive_pipeline.hpp) over the same 1000 flows, as director_bench's
+// naive/<method>/1000: what the director's figures are compared with, counted the same way.
+result naive(method_kind m) {
+  constexpr std::uint32_t conns = 1000;
+  constexpr std::size_t bursts = 256;
+  naive_fixture fx(conns);
+  std::vector<std::byte> rx(burst * slot);
+  std::size_t at = 0;
+  const auto load = [&] {
+    for (std::size_t j = 0; j < burst; ++j) {
+      std::memcpy(rx.data() + j * slot + headroom, fx.frames[at].data(), frame_len);
+      at = (at + 1) % fx.frames.size();
+    }
+  };
+  for (std::size_t b = 0; b < (conns + burst - 1) / burst; ++b) {
+    load();
+    (void)fx.process_burst(rx.data(), m, sec);
+  }
+  result r;
+  for (std::size_t b = 0; b < bursts; ++b) {
+    load();
+    std::uint64_t forwarded;
+    {
+      collect c;
+      forwarded = fx.process_burst(rx.data(), m, sec);
+    }
+    r.packets += burst;
+    r.good += forwarded;
   }
   return r;
 }
@@ -205,6 +238,8 @@ const path paths[] = {
     {"director/tun/established/1000", [] { return established(method_kind::tun); }},
     {"director/nat/established/1000", [] { return established(method_kind::nat); }},
     {"director/nat_reply/established/1000", nat_replies},
+    {"naive/dr/established/1000", [] { return naive(method_kind::dr); }},
+    {"naive/nat/established/1000", [] { return naive(method_kind::nat); }},
     {"director/new_conn/rr", [] { return new_connections("rr"); }},
     {"director/new_conn/wlc", [] { return new_connections("wlc"); }},
     {"director/new_conn/mh", [] { return new_connections("mh"); }},
