@@ -173,7 +173,7 @@ inline constexpr std::uint32_t max_persistence_timeout = 31u * 24 * 3600;
   } else if (!d.full_nat_local.empty()) {
     return config_error::method_not_valid;
   }
-  if (d.mtu != 0 && d.mtu < (d.endpoint.address.is_v4() ? 68u : 1280u))
+  if (d.mtu != 0 && d.mtu < wire::min_mtu(d.endpoint.address.is_v4()))
     return config_error::method_not_valid;
   return config_error::ok;
 }

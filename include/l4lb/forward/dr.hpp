@@ -39,7 +39,8 @@ namespace detail {
   if (!pkt.has_ethernet() || pkt.vlan_count() != 0 || cfg.l2.vlan.count != 0 ||
       pkt.has_ipv4_options() || pkt.l3_offset() != 14)
     return {};
-  if (cfg.mtu != 0 && (cfg.mtu < plain_min_mtu(v4) || pkt.l3_len() > cfg.mtu)) return {};
+  // Over the MTU, or an MTU under the family's minimum (mtu_check's mtu_too_small): general path.
+  if (cfg.mtu != 0 && (cfg.mtu < wire::min_mtu(v4) || pkt.l3_len() > cfg.mtu)) return {};
   std::byte* const frame = pkt.frame().data();
   if (cfg.decrement_ttl) {
     // TTL at 8 of the IPv4 header, hop limit at 7 of the IPv6 one.

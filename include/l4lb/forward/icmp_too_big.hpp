@@ -75,7 +75,7 @@ template <class Byte>
                                              std::uint32_t& threshold) noexcept {
   verdict = mtu_verdict::fits;
   if (mtu == 0) return forward_error::none;
-  const std::size_t minimum = pkt.is_ipv4() ? 68 : 1280;
+  const std::size_t minimum = wire::min_mtu(pkt.is_ipv4());
   if (mtu < overhead || mtu - overhead < minimum) return forward_error::mtu_too_small;
   threshold = static_cast<std::uint32_t>(mtu - overhead);
   if (pkt.l3_len() <= threshold) return forward_error::none;

@@ -121,7 +121,8 @@ template <class Rewrite>
     return {};
   const std::uint8_t proto = pkt.protocol();
   if (proto != wire::ip_proto::udp ? proto != wire::ip_proto::tcp : pkt.udp().checksum() == 0) return {};
-  if (cfg.mtu != 0 && (cfg.mtu < plain_min_mtu(v4) || pkt.l3_len() > cfg.mtu)) return {};
+  // Over the MTU, or an MTU under the family's minimum (mtu_check's mtu_too_small): general path.
+  if (cfg.mtu != 0 && (cfg.mtu < wire::min_mtu(v4) || pkt.l3_len() > cfg.mtu)) return {};
   std::byte* const frame = pkt.frame().data();
   if (cfg.decrement_ttl && wire::detail::load_u8(frame + 14 + (v4 ? 8 : 7)) <= 1) return {};
   rewrite_endpoints(pkt, {to_src, to_dst}, nat_rewrite_options(cfg));

@@ -145,7 +145,7 @@ namespace detail {
   if (!pkt.is_ipv4() || !pkt.has_ethernet() || pkt.vlan_count() != 0 || pkt.l3_offset() != eth) return {};
   const std::size_t inner_len = pkt.l3_len();
   // mtu_check's "fits" with the 20-byte overhead (and its mtu_too_small case declined).
-  if (cfg.mtu != 0 && (cfg.mtu < outer + 68 || inner_len > cfg.mtu - outer)) return {};
+  if (cfg.mtu != 0 && (cfg.mtu < outer + wire::ipv4_min_mtu || inner_len > cfg.mtu - outer)) return {};
   const std::size_t inner_start = buf.frame_offset() + eth;
   if (inner_start < outer + eth || inner_len + outer > 0xFFFF) return {};
   std::byte* const inner = buf.storage().data() + inner_start;
@@ -187,7 +187,7 @@ namespace detail {
   if (!pkt.is_ipv6() || !pkt.has_ethernet() || pkt.vlan_count() != 0 || pkt.l3_offset() != eth) return {};
   const std::size_t inner_len = pkt.l3_len();
   // mtu_check's "fits" with the 40-byte overhead (and its mtu_too_small case declined).
-  if (cfg.mtu != 0 && (cfg.mtu < outer + 1280 || inner_len > cfg.mtu - outer)) return {};
+  if (cfg.mtu != 0 && (cfg.mtu < outer + wire::ipv6_min_mtu || inner_len > cfg.mtu - outer)) return {};
   const std::size_t inner_start = buf.frame_offset() + eth;
   if (inner_start < outer + eth || inner_len > 0xFFFF) return {};
   std::byte* const inner = buf.storage().data() + inner_start;

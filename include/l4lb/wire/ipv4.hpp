@@ -37,6 +37,9 @@ struct ipv4_header {
 static_assert(sizeof(ipv4_header) == 20 && alignof(ipv4_header) == 1);
 static_assert(std::is_standard_layout_v<ipv4_header>);
 
+/// The smallest MTU an IPv4 link may have (RFC 791: every module must forward 68 bytes whole).
+inline constexpr std::size_t ipv4_min_mtu = 68;
+
 /// IPv4 option kinds (IANA "IP Option Numbers"); the walker itself handles any kind.
 namespace ipv4_option_kind {
 inline constexpr std::uint8_t end_of_list = 0;

@@ -21,6 +21,9 @@
 
 namespace l4lb::wire {
 
+/// The smallest MTU an IPv6 link may have (RFC 8200 section 5).
+inline constexpr std::size_t ipv6_min_mtu = 1280;
+
 /// The fixed 40-byte IPv6 header as on the wire. Layout only.
 struct ipv6_header {
   boost::endian::big_uint32_buf_t version_class_flow;  ///< version 4 | traffic class 8 | flow label 20

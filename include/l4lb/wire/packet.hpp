@@ -65,6 +65,11 @@ namespace l4lb::wire {
 /// At most this many VLAN tags are parsed (802.1ad S-tag + 802.1Q C-tag).
 inline constexpr std::size_t max_vlan_tags = 2;
 
+/// The family's smallest link MTU: ipv4_min_mtu (68) or ipv6_min_mtu (1280).
+[[nodiscard]] constexpr std::size_t min_mtu(bool ipv4) noexcept {
+  return ipv4 ? ipv4_min_mtu : ipv6_min_mtu;
+}
+
 namespace detail {
 struct packet_parser;
 

@@ -47,10 +47,6 @@ namespace d = wire::detail;
   d::store_u8(ip.data() + 8, static_cast<std::uint8_t>(d::load_u8(ip.data() + 8) - 1u));
 }
 
-/// The smallest MTU the plain short cuts accept: below it, mtu_check has an answer of its own
-/// (mtu_too_small), which the general path gives. RFC 791's 68, RFC 8200's 1280.
-[[nodiscard]] constexpr std::size_t plain_min_mtu(bool ipv4) noexcept { return ipv4 ? 68 : 1280; }
-
 /// Offsets of the addresses inside an IP header.
 [[nodiscard]] constexpr std::size_t src_addr_offset(wire::ip_family f) noexcept {
   return f == wire::ip_family::v4 ? 12 : 8;
