@@ -247,7 +247,16 @@ if [ "$measure" != 0 ]; then
 fi
 
 # ---------------------------------------------------------------- the tutorial's check
-get() { nsx "$cl" curl -s --max-time 3 "$@"; }
+# 10 s: room for two lost SYNs (retransmitted after 1 s and 3 s) on a loaded machine, where
+# the ASan director shares two cores with other tests. A failure says what the director held.
+get() {
+  local rc=0
+  nsx "$cl" curl -s --max-time 10 "$@" || rc=$?
+  [ "$rc" = 0 ] && return 0
+  echo "lab.sh: GET $* failed (curl exit $rc); the director's connections:" >&2
+  adm -Lnc >&2 || true
+  return "$rc"
+}
 src_of() { [ "$1" = 4 ] && echo "198.18.0.$2" || echo "fd00:198:18::$2"; }
 for f in "${families[@]}"; do
   for s in "${sources[@]}"; do
