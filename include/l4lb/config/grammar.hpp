@@ -48,6 +48,7 @@
 #include "l4lb/director/model.hpp"
 #include "l4lb/expected.hpp"
 #include "l4lb/wire/address.hpp"
+#include "l4lb/wire/packet.hpp"
 
 namespace l4lb::config {
 
@@ -964,7 +965,7 @@ class line_parser {
                     daddr_.is_v4() ? "--fullnat needs an IPv4 --local-address"
                                    : "--fullnat needs an IPv6 --local-address");
     }
-    if (mtu_ != 0 && mtu_ < (daddr_.is_v4() ? 68u : 1280u))
+    if (mtu_ != 0 && mtu_ < wire::min_mtu(daddr_.is_v4()))
       return fail(mtu_token_, "illegal mtu specified (0, or 68-65535; 1280-65535 for IPv6)");
     d.weight = weight_;
     d.upper_threshold = upper_;

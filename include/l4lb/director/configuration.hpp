@@ -31,6 +31,7 @@
 #include "l4lb/director/model.hpp"
 #include "l4lb/sched/any_scheduler.hpp"
 #include "l4lb/wire/hash.hpp"
+#include "l4lb/wire/packet.hpp"
 
 namespace l4lb::director {
 
