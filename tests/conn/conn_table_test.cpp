@@ -316,6 +316,83 @@ TEST_CASE("conn_table: count events tell a director what to apply") {
   CHECK(log.events[3].counts == dest_counts{0, 0, 0});
 }
 
+TEST_CASE_TEMPLATE("conn_table: insert with its first packet equals insert then on_packet", Table,
+                   conn_table_v4, conn_table_v6) {
+  using Addr = typename Table::address_type;
+  // Every flag combination that selects an event (and PSH alone: none, so CLOSE), TCP, UDP and
+  // another protocol, DR and NAT, with and without a template, both TCP tables.
+  const std::uint8_t flag_sets[] = {0,
+                                    tcp_flag::syn,
+                                    tcp_flag::ack,
+                                    tcp_flag::fin | tcp_flag::ack,
+                                    tcp_flag::rst,
+                                    tcp_flag::syn | tcp_flag::ack,
+                                    tcp_flag::psh,
+                                    tcp_flag::syn | tcp_flag::fin | tcp_flag::rst};
+  const std::uint8_t protocols[] = {tcp, udp, 47};
+  const std::int64_t now = 7 * sec + 123;
+  for (const bool secure : {false, true})
+    for (const std::uint8_t proto : protocols)
+      for (const bool nat : {false, true})
+        for (const bool with_template : {false, true})
+          for (const std::uint8_t flags : flag_sets) {
+            CAPTURE(secure);
+            CAPTURE(proto);
+            CAPTURE(nat);
+            CAPTURE(with_template);
+            CAPTURE(flags);
+            auto two = make_table<Table>(16, 4);
+            auto one = make_table<Table>(16, 4);
+            event_log log_two, log_one;
+            log_two.events.reserve(8);
+            log_one.events.reserve(8);
+            two.set_observer(log_two.observer());
+            one.set_observer(log_one.observer());
+            two.set_secure_tcp(secure);
+            one.set_secure_tcp(secure);
+            const auto k = key<Addr>(1, 40000, 100, 80, proto);
+            const typename Table::template_key_type tk{k.client_addr, k.virtual_addr, 80, proto};
+            new_conn nc{3, nat, no_template};
+            template_ref t_two = no_template, t_one = no_template;
+            if (with_template) {
+              t_two = *two.insert_template(tk, 3, 300, now);
+              t_one = *one.insert_template(tk, 3, 300, now);
+              log_two.events.clear();  // template_bound: the same in both
+              log_one.events.clear();
+            }
+            nc.control = t_two;
+            const auto r_two = two.insert(k, nc, now);
+            REQUIRE(r_two);
+            (void)two.on_packet(*r_two, flags, direction::input, now);
+            nc.control = t_one;
+            nc.first_packet = true;
+            nc.first_tcp_flags = flags;
+            const auto r_one = one.insert(k, nc, now);
+            REQUIRE(r_one);
+            const auto v1 = one.view(*r_one, now), v2 = two.view(*r_two, now);
+            CHECK(v1.key == v2.key);
+            CHECK(v1.dest == v2.dest);
+            CHECK(v1.state == v2.state);
+            CHECK(v1.nat == v2.nat);
+            CHECK(v1.no_output == v2.no_output);
+            CHECK((v1.control != no_template) == (v2.control != no_template));
+            CHECK(v1.remaining_ns == v2.remaining_ns);
+            CHECK(one.counts(3) == two.counts(3));
+            if (with_template) CHECK(one.templates().assured(t_one) == two.templates().assured(t_two));
+            // One count event where two may have been sent; the last one's counts agree.
+            REQUIRE(!log_one.events.empty());
+            CHECK(log_one.events.size() == 1);
+            CHECK(log_one.events.back().counts == log_two.events.back().counts);
+            CHECK(log_one.events.back().change == count_change::conn_bound);
+            // Both expire at the same tick, not one earlier.
+            const std::int64_t gone = now + one.remaining_ns(*r_one, now);
+            CHECK(one.find(k, gone - 1) == *r_one);
+            CHECK(one.find(k, gone) == no_conn);
+            CHECK(two.find(k, gone - 1) == *r_two);
+            CHECK(two.find(k, gone) == no_conn);
+          }
+}
+
 TEST_CASE("conn_table: timeouts changed with --set semantics apply from the next packet") {
   auto table = make_table<conn_table_v4>(100);
   timeouts t = table.current_timeouts();

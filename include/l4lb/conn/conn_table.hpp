@@ -155,6 +155,14 @@ struct new_conn {
   /// service's (FTP data, fwmark, port-0 services) keeps its own port (ip_vs_sched_persist).
   /// Must be 0, the server's port or the virtual port (else errc::bad_dest_port).
   std::uint16_t dest_port = 0;
+  /// Apply the packet that creates the connection in the same step: it starts in the state that
+  /// packet moves it to, with that state's timeout, counted once where insert() then
+  /// on_packet(ref, first_tcp_flags, direction::input, now) would count it twice (bound
+  /// inactive, then active: two count events, the second half of a new connection's count
+  /// work). The outcome is the same. SCTP ignores it (its event needs the packet's chunks):
+  /// follow with on_packet(ref, sctp_event, ...).
+  bool first_packet = false;
+  std::uint8_t first_tcp_flags = 0;
 };
 
 /// What the data path should do with a client packet (lookup_input).
@@ -519,7 +527,8 @@ class basic_conn_table {
 
   /// Creates a connection in state NONE with the 3 s initial timeout, counted inactive on its
   /// server (ip_vs_conn_new, ip_vs_bind_dest); follow with on_packet() for the packet that
-  /// created it. A connection whose deadline is reached and has the same key is reaped first.
+  /// created it, or pass that packet in `nc` (new_conn::first_packet). A connection whose
+  /// deadline is reached and has the same key is reaped first.
   /// Errors: exists, table_full, bad_dest, unknown_dest_endpoint, no_nat_index, bad_template.
   [[nodiscard]] expected<conn_ref, errc> insert(const key_type& k, std::uint64_t h,
                                                 const new_conn& nc, std::int64_t now) noexcept {
@@ -558,8 +567,21 @@ class basic_conn_table {
     s.virtual_addr = k.virtual_addr;
     s.client_port = k.client_port;
     s.virtual_port = k.virtual_port;
-    s.deadline = ceil_tick(now) + initial_ticks_;
-    std::uint64_t bits = std::uint64_t{k.protocol} | (std::uint64_t{nc.dest} << detail::dest_shift);
+    // What on_packet would do with the first packet (an input one: NOOUTPUT stays as set).
+    std::uint8_t state = 0;  // NONE, of either protocol's table
+    std::uint32_t ticks = initial_ticks_;
+    if (nc.first_packet && k.protocol != wire::ip_proto::sctp) {
+      if (k.protocol == wire::ip_proto::tcp) {
+        state = static_cast<std::uint8_t>(next_tcp_state(
+            tcp_state::none, nc.nat ? direction::input : direction::input_only, nc.first_tcp_flags, secure_tcp_));
+        ticks = tcp_ticks_[state];
+      } else {
+        ticks = k.protocol == wire::ip_proto::udp ? udp_ticks_ : other_ticks_;
+      }
+    }
+    s.deadline = ceil_tick(now) + ticks;
+    std::uint64_t bits = std::uint64_t{k.protocol} | (std::uint64_t{nc.dest} << detail::dest_shift) |
+                         detail::with_state(0, state);
     bits |= nc.nat ? detail::bit_nat : detail::bit_no_output;
     if (reply_from_vport) bits |= detail::bit_reply_from_vport;
     if (nc.control != no_template)
@@ -571,7 +593,11 @@ class basic_conn_table {
     ++size_;
     ++structure_version_;
     ++stats_.inserted;
-    dests_.conn_bound(nc.dest, ref);
+    dests_.conn_bound(nc.dest, detail::active_state(k.protocol, state), ref);
+    // As change_state: the state that assures the template (a sloppy first ACK's ESTABLISHED).
+    if (nc.control != no_template && k.protocol == wire::ip_proto::tcp &&
+        state == static_cast<std::uint8_t>(tcp_state::established))
+      templates_.assure(nc.control);
     if (nc.nat) {
       const std::uint64_t hr = reply_hash(s);
       replies_.slot(replies_.claim(hr)) = ref;

@@ -28,7 +28,8 @@ struct dest_counts {
 };
 
 enum class count_change : std::uint8_t {
-  conn_bound,        // a connection was created: inactive + 1 (IPVS counts every new conn inactive)
+  conn_bound,        // a connection was created: inactive + 1 (IPVS counts every new conn
+                     // inactive), or active + 1 when it starts in its first packet's state
   conn_unbound,      // a connection was removed: active or inactive - 1
   became_active,     // state change: inactive - 1, active + 1
   became_inactive,   // state change: active - 1, inactive + 1
@@ -99,8 +100,12 @@ class dest_registry {
 
   void set_observer(count_observer o) noexcept { observer_ = o; }
 
-  void conn_bound(std::uint32_t d, std::uint32_t conn = 0xFFFF'FFFFu) noexcept {
-    ++records_[d].counts.inactive_conns;
+  void conn_bound(std::uint32_t d, bool active = false, std::uint32_t conn = 0xFFFF'FFFFu) noexcept {
+    auto& c = records_[d].counts;
+    if (active)
+      ++c.active_conns;
+    else
+      ++c.inactive_conns;
     notify(d, count_change::conn_bound, conn);
   }
   void conn_unbound(std::uint32_t d, bool active, std::uint32_t conn = 0xFFFF'FFFFu) noexcept {

@@ -75,22 +75,28 @@ enum class direction : std::uint8_t { input = 0, output = 1, input_only = 2 };
 /// The table column a segment selects: RST before SYN before FIN before ACK (tcp_state_idx).
 enum class tcp_event : std::uint8_t { syn = 0, fin = 1, ack = 2, rst = 3, none = 4 };
 
-/// One table read: FIN, SYN and RST are bits 0..2 of the flags and ACK bit 4, folded into four
-/// bits (every packet of a connection asks this; the chain of tests showed in the profile).
-[[nodiscard]] constexpr tcp_event event_of(std::uint8_t flags) noexcept {
+namespace detail {
+/// FIN, SYN and RST are bits 0..2 of the flags and ACK bit 4: folded into four bits, they index
+/// one table read (every packet of a connection asks; the chain of tests showed in the profile).
+[[nodiscard]] constexpr unsigned fold_tcp_flags(std::uint8_t flags) noexcept {
   static_assert(tcp_flag::fin == 0x01 && tcp_flag::syn == 0x02 && tcp_flag::rst == 0x04 &&
                 tcp_flag::ack == 0x10);
-  constexpr std::array<tcp_event, 16> by_bits = [] {
-    std::array<tcp_event, 16> t{};
-    for (unsigned i = 0; i < 16; ++i)
-      t[i] = (i & 4) ? tcp_event::rst
-             : (i & 2) ? tcp_event::syn
-             : (i & 1) ? tcp_event::fin
-             : (i & 8) ? tcp_event::ack
-                       : tcp_event::none;
-    return t;
-  }();
-  return by_bits[(flags & 0x07u) | ((flags & 0x10u) >> 1)];
+  return (flags & 0x07u) | ((flags & 0x10u) >> 1);
+}
+inline constexpr std::array<tcp_event, 16> event_by_folded_flags = [] {
+  std::array<tcp_event, 16> t{};
+  for (unsigned i = 0; i < 16; ++i)
+    t[i] = (i & 4) ? tcp_event::rst
+           : (i & 2) ? tcp_event::syn
+           : (i & 1) ? tcp_event::fin
+           : (i & 8) ? tcp_event::ack
+                     : tcp_event::none;
+  return t;
+}();
+}  // namespace detail
+
+[[nodiscard]] constexpr tcp_event event_of(std::uint8_t flags) noexcept {
+  return detail::event_by_folded_flags[detail::fold_tcp_flags(flags)];
 }
 
 /// next[direction][event][current state].
@@ -156,15 +162,43 @@ inline constexpr tcp_transition_table ipvs_tcp_transitions_secure = [] {
   return t;
 }();
 
+namespace detail {
+/// next_tcp_state as one read, indexed by shifts alone (multiplying by 11 states and 3 rows
+/// showed in the profile): secure_tcp << 10 | direction << 8 | folded flags << 4 | current
+/// state, the event's column already chosen and a segment with no event mapped to CLOSE.
+/// 2 KiB, of which a connection's packets touch a few lines.
+[[nodiscard]] constexpr std::size_t tcp_next_index(bool secure, direction d, std::uint8_t flags,
+                                                   tcp_state current) noexcept {
+  return std::size_t{secure} << 10 | static_cast<std::size_t>(d) << 8 | std::size_t{fold_tcp_flags(flags)} << 4 |
+         static_cast<std::size_t>(current);
+}
+inline constexpr auto tcp_next_by_flags = [] {
+  static_assert(tcp_state_count <= 16);
+  std::array<tcp_state, 2048> t{};
+  for (const bool secure : {false, true})
+    for (std::size_t d = 0; d < 3; ++d)
+      for (unsigned f = 0; f < 256; ++f)
+        for (std::size_t c = 0; c < tcp_state_count; ++c) {
+          const auto flags = static_cast<std::uint8_t>(f);
+          const tcp_event e = event_of(flags);
+          const auto dir = static_cast<direction>(d);
+          const auto cur = static_cast<tcp_state>(c);
+          t[tcp_next_index(secure, dir, flags, cur)] =
+              e == tcp_event::none
+                  ? tcp_state::close
+                  : (secure ? ipvs_tcp_transitions_secure : ipvs_tcp_transitions)(dir, e, cur);
+        }
+  return t;
+}();
+}  // namespace detail
+
 /// The state after a segment with `flags` travelling in `d` (already `input_only` where the
 /// connection has the NOOUTPUT flag). A segment with none of RST/SYN/FIN/ACK moves the
 /// connection to CLOSE, as set_tcp_state does when tcp_state_idx finds no event.
 [[nodiscard]] constexpr tcp_state next_tcp_state(tcp_state current, direction d,
                                                  std::uint8_t flags,
                                                  bool secure_tcp = false) noexcept {
-  const tcp_event e = event_of(flags);
-  if (e == tcp_event::none) return tcp_state::close;
-  return (secure_tcp ? ipvs_tcp_transitions_secure : ipvs_tcp_transitions)(d, e, current);
+  return detail::tcp_next_by_flags[detail::tcp_next_index(secure_tcp, d, flags, current)];
 }
 
 }  // namespace l4lb::conn

@@ -191,13 +191,16 @@ struct verdict_counters {
   [[nodiscard]] static constexpr std::size_t method_index(forward_method m) noexcept {
     return m == forward_method::full_nat ? 4 : static_cast<std::size_t>(m);
   }
+  /// count() of a forward verdict: the director's lanes know the kind, and the call to the
+  /// whole switch showed in their profile (16 of DR's 641 instructions per packet).
+  void count_forward(forward_method m, bool to_client) noexcept {
+    ++forwarded;
+    ++forwarded_by_method[method_index(m)];
+    forwarded_to_client += to_client;
+  }
   void count(const verdict& v) noexcept {
     switch (v.kind) {
-      case verdict_kind::forward:
-        ++forwarded;
-        ++forwarded_by_method[method_index(v.method)];
-        if (v.to_client) ++forwarded_to_client;
-        break;
+      case verdict_kind::forward: count_forward(v.method, v.to_client); break;
       case verdict_kind::reply:
         ++replies;
         ++replies_by_reason[static_cast<std::size_t>(v.reply) % 3];
