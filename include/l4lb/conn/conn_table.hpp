@@ -264,6 +264,13 @@ constexpr bool active_state(std::uint8_t protocol, std::uint8_t state) noexcept 
   if (protocol == wire::ip_proto::sctp) return is_active(static_cast<sctp_state>(state));
   return false;
 }
+// The state that assures a controlled connection's template: ESTABLISHED in both tables
+// (set_tcp_state, set_sctp_state); UDP assures on output packets instead.
+constexpr bool assures_template(std::uint8_t protocol, std::uint8_t state) noexcept {
+  if (protocol == wire::ip_proto::tcp) return state == static_cast<std::uint8_t>(tcp_state::established);
+  if (protocol == wire::ip_proto::sctp) return state == static_cast<std::uint8_t>(sctp_state::established);
+  return false;
+}
 constexpr bool counted_active(std::uint64_t b) noexcept {
   return active_state(protocol_of(b), state_of(b));
 }
@@ -594,9 +601,8 @@ class basic_conn_table {
     ++structure_version_;
     ++stats_.inserted;
     dests_.conn_bound(nc.dest, detail::active_state(k.protocol, state), ref);
-    // As change_state: the state that assures the template (a sloppy first ACK's ESTABLISHED).
-    if (nc.control != no_template && k.protocol == wire::ip_proto::tcp &&
-        state == static_cast<std::uint8_t>(tcp_state::established))
+    // As change_state (a sloppy first ACK's ESTABLISHED assures the template).
+    if (nc.control != no_template && detail::assures_template(k.protocol, state))
       templates_.assure(nc.control);
     if (nc.nat) {
       const std::uint64_t hr = reply_hash(s);
@@ -971,11 +977,7 @@ class basic_conn_table {
       dests_.became_inactive(d);
     else if (!was && now_active)
       dests_.became_active(d);
-    const bool established =
-        protocol == wire::ip_proto::tcp
-            ? nxt == static_cast<std::uint8_t>(tcp_state::established)
-            : nxt == static_cast<std::uint8_t>(sctp_state::established);
-    if (established && (bits & detail::bit_controlled))
+    if (detail::assures_template(protocol, nxt) && (bits & detail::bit_controlled))
       templates_.assure(detail::template_of(bits));
     return detail::with_state(bits, nxt);
   }

@@ -100,7 +100,7 @@ class dest_registry {
 
   void set_observer(count_observer o) noexcept { observer_ = o; }
 
-  void conn_bound(std::uint32_t d, bool active = false, std::uint32_t conn = 0xFFFF'FFFFu) noexcept {
+  void conn_bound(std::uint32_t d, bool active, std::uint32_t conn) noexcept {
     auto& c = records_[d].counts;
     if (active)
       ++c.active_conns;

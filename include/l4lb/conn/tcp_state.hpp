@@ -167,9 +167,9 @@ namespace detail {
 /// showed in the profile): secure_tcp << 10 | direction << 8 | folded flags << 4 | current
 /// state, the event's column already chosen and a segment with no event mapped to CLOSE.
 /// 2 KiB, of which a connection's packets touch a few lines.
-[[nodiscard]] constexpr std::size_t tcp_next_index(bool secure, direction d, std::uint8_t flags,
+[[nodiscard]] constexpr std::size_t tcp_next_index(bool secure, direction d, unsigned folded,
                                                    tcp_state current) noexcept {
-  return std::size_t{secure} << 10 | static_cast<std::size_t>(d) << 8 | std::size_t{fold_tcp_flags(flags)} << 4 |
+  return std::size_t{secure} << 10 | static_cast<std::size_t>(d) << 8 | std::size_t{folded} << 4 |
          static_cast<std::size_t>(current);
 }
 inline constexpr auto tcp_next_by_flags = [] {
@@ -177,13 +177,12 @@ inline constexpr auto tcp_next_by_flags = [] {
   std::array<tcp_state, 2048> t{};
   for (const bool secure : {false, true})
     for (std::size_t d = 0; d < 3; ++d)
-      for (unsigned f = 0; f < 256; ++f)
+      for (unsigned f = 0; f < 16; ++f)
         for (std::size_t c = 0; c < tcp_state_count; ++c) {
-          const auto flags = static_cast<std::uint8_t>(f);
-          const tcp_event e = event_of(flags);
+          const tcp_event e = event_by_folded_flags[f];
           const auto dir = static_cast<direction>(d);
           const auto cur = static_cast<tcp_state>(c);
-          t[tcp_next_index(secure, dir, flags, cur)] =
+          t[tcp_next_index(secure, dir, f, cur)] =
               e == tcp_event::none
                   ? tcp_state::close
                   : (secure ? ipvs_tcp_transitions_secure : ipvs_tcp_transitions)(dir, e, cur);
@@ -198,7 +197,7 @@ inline constexpr auto tcp_next_by_flags = [] {
 [[nodiscard]] constexpr tcp_state next_tcp_state(tcp_state current, direction d,
                                                  std::uint8_t flags,
                                                  bool secure_tcp = false) noexcept {
-  return detail::tcp_next_by_flags[detail::tcp_next_index(secure_tcp, d, flags, current)];
+  return detail::tcp_next_by_flags[detail::tcp_next_index(secure_tcp, d, detail::fold_tcp_flags(flags), current)];
 }
 
 }  // namespace l4lb::conn
