@@ -698,3 +698,38 @@ TEST_CASE("conn_table: set_state refuses a state outside IPVS's table") {
   REQUIRE(u);
   CHECK_FALSE(table.set_state(*u, tcp_state::established, sec));  // not TCP
 }
+
+TEST_CASE("conn_table: plain_hit_dest answers a server only where apply_input_rules is a plain hit") {
+  // The director's lane asks plain_hit_dest and, on a server, skips apply_input_rules: a server
+  // answered must be that rule's hit, for every flag set, protocol and server condition. (A SYN
+  // is never plain, though the rules may hit it: the lane leaves SYNs to the general path.)
+  const std::int64_t t0 = 10 * sec;
+  for (const auto proto : {tcp, udp}) {
+    for (int cond = 0; cond < 3; ++cond) {  // available, quiesced, removed
+      for (const std::uint8_t flags : {std::uint8_t{0}, tcp_flag::ack, tcp_flag::syn,
+                                       std::uint8_t(tcp_flag::syn | tcp_flag::ack), tcp_flag::rst,
+                                       tcp_flag::fin}) {
+        CAPTURE(proto);
+        CAPTURE(cond);
+        CAPTURE(flags);
+        auto table = make_table<conn_table_v4>(64);
+        const auto k = key<ipv4_address>(3, 40000, 100, 80, proto);
+        auto r = table.insert(k, new_conn{5, false, no_template}, t0);
+        REQUIRE(r);
+        table.on_packet(*r, proto == tcp ? tcp_flag::syn : std::uint8_t{0}, direction::input, t0);
+        if (cond == 1) REQUIRE(table.set_dest_quiesced(5, true) == errc::ok);
+        if (cond == 2) REQUIRE(table.set_dest_available(5, false) == errc::ok);
+        const std::uint32_t d = table.plain_hit_dest(*r, flags);
+        CHECK(table.plain_hit_found(*r, flags) == (d != table.no_dest));
+        const auto in = table.apply_input_rules(*r, flags, t0 + sec);
+        const bool plain = in.action == input_action::hit && in.ref == *r;
+        if (d != table.no_dest) {
+          CHECK(plain);
+          CHECK(d == 5u);
+        }
+        // Plain: any packet but a TCP SYN, to a server not removed (quiesced ones keep theirs).
+        CHECK((d != table.no_dest) == (cond != 2 && !(proto == tcp && (flags & tcp_flag::syn))));
+      }
+    }
+  }
+}

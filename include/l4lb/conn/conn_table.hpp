@@ -408,19 +408,21 @@ class basic_conn_table {
                            std::int64_t now) const noexcept {
     std::uint64_t hashes[max_burst];
     const std::size_t n = std::min(keys.size(), max_burst);
+    std::uint32_t home[max_burst];
     for (std::size_t i = 0; i < n; ++i) {
       hashes[i] = hash(keys[i]);
-      conns_.prefetch_group(conns_.home(hashes[i]));
+      conns_.prefetch_group(home[i] = conns_.home(hashes[i]));
     }
-    return match_burst(keys.first(n), hashes, out, now);
+    return match_burst(keys.first(n), hashes, home, out, now);
   }
   /// The same with hashes computed by the caller (e.g. once per packet, shared with a shard
   /// choice). Precondition: hashes[i] == hash(keys[i]).
   std::uint64_t find_burst(std::span<const key_type> keys, std::span<const std::uint64_t> hashes,
                            std::span<conn_ref> out, std::int64_t now) const noexcept {
     const std::size_t n = std::min(keys.size(), max_burst);
-    for (std::size_t i = 0; i < n; ++i) conns_.prefetch_group(conns_.home(hashes[i]));
-    return match_burst(keys.first(n), hashes.data(), out, now);
+    std::uint32_t home[max_burst];
+    for (std::size_t i = 0; i < n; ++i) conns_.prefetch_group(home[i] = conns_.home(hashes[i]));
+    return match_burst(keys.first(n), hashes.data(), home, out, now);
   }
 
   /// Starts loading the NAT reply index's group for hash(rk) == hr (a burst's misses that may be
@@ -489,11 +491,19 @@ class basic_conn_table {
   /// plain_hit for a live `r` that find_burst returned with no insert or removal since
   /// (structure_version() unchanged), so that `r` still holds the key it was found for.
   [[nodiscard]] bool plain_hit_found(conn_ref r, std::uint8_t tcp_flags) const noexcept {
+    return plain_hit_dest(r, tcp_flags) != no_dest;
+  }
+  /// plain_hit_dest's "not a plain hit" (server handles are 24 bits).
+  static constexpr std::uint32_t no_dest = detail::npos32;
+  /// plain_hit_found answered as the connection's server (dest(r)), or no_dest for false: the
+  /// lane needs both, and reading the slot once saves its address decode (r / 15, r % 15).
+  [[nodiscard]] std::uint32_t plain_hit_dest(conn_ref r, std::uint8_t tcp_flags) const noexcept {
     const std::uint64_t bits = conns_.slot(r).bits;
     const std::uint8_t protocol = detail::protocol_of(bits);
     if ((tcp_flags & tcp_flag::syn) && (protocol == wire::ip_proto::tcp || protocol == wire::ip_proto::sctp))
-      return false;
-    return dests_[detail::dest_of(bits)].available;
+      return no_dest;
+    const std::uint32_t d = detail::dest_of(bits);
+    return dests_[d].available ? d : no_dest;
   }
 
   /// The rules of lookup_input for a connection just found (no insert or removal since);
@@ -646,7 +656,7 @@ class basic_conn_table {
       timeout = protocol == wire::ip_proto::udp ? udp_ticks_ : other_ticks_;
     }
     s.bits = bits;
-    set_deadline(ref, ceil_tick(now) + timeout, floor_tick(now));
+    set_deadline(s, ref, ceil_tick(now) + timeout, floor_tick(now));
     return {from, to};
   }
 
@@ -664,7 +674,7 @@ class basic_conn_table {
         static_cast<std::uint8_t>(next_sctp_state(static_cast<sctp_state>(from), event, d));
     bits = change_state(row_taken(bits, dir), to);
     s.bits = bits;
-    set_deadline(ref, ceil_tick(now) + sctp_ticks_[to], floor_tick(now));
+    set_deadline(s, ref, ceil_tick(now) + sctp_ticks_[to], floor_tick(now));
     return {from, to};
   }
 
@@ -886,16 +896,16 @@ class basic_conn_table {
   }
 
   // Stages 2 and 3 of a burst (stage 1, hashing and prefetching the home groups, is done by the
-  // caller): match every home group's metadata and prefetch the first candidate slot, then
-  // compare. A key not in its home group whose hash class overflowed goes the scalar way.
+  // caller, which passes the home groups it computed): match every home group's metadata and
+  // prefetch the first candidate slot, then compare. A key not in its home group whose hash
+  // class overflowed goes the scalar way.
   std::uint64_t match_burst(std::span<const key_type> keys, const std::uint64_t* hashes,
-                            std::span<conn_ref> out, std::int64_t now) const noexcept {
+                            const std::uint32_t* home, std::span<conn_ref> out,
+                            std::int64_t now) const noexcept {
     const std::size_t n = keys.size();
     const std::uint32_t now_floor = floor_tick(now);
-    std::uint32_t home[max_burst];
     std::uint32_t cand[max_burst];
     for (std::size_t i = 0; i < n; ++i) {
-      home[i] = conns_.home(hashes[i]);
       const auto& grp = conns_.group(home[i]);
       cand[i] = grp.meta.match(storage_type::reduced_hash(hashes[i]));
       if (cand[i] != 0) storage_type::prefetch_slot(grp.slots[std::countr_zero(cand[i])]);
@@ -989,14 +999,14 @@ class basic_conn_table {
     slot_type& s = conns_.slot(ref);
     if (detail::protocol_of(s.bits) != protocol) return false;
     s.bits = change_state(s.bits, state);
-    set_deadline(ref, ceil_tick(now) + ticks[state], floor_tick(now));
+    set_deadline(s, ref, ceil_tick(now) + ticks[state], floor_tick(now));
     return true;
   }
 
   // Always inlined: on_packet's callers (the director inlines those too) had it out of line.
-  [[gnu::always_inline]] void set_deadline(conn_ref ref, std::uint32_t deadline,
+  // `s` is conns_.slot(ref), which the callers hold (its decode is a division by 15).
+  [[gnu::always_inline]] void set_deadline(slot_type& s, conn_ref ref, std::uint32_t deadline,
                                            std::uint32_t now_floor) noexcept {
-    slot_type& s = conns_.slot(ref);
     const bool earlier = static_cast<std::int32_t>(deadline - s.deadline) < 0;
     s.deadline = deadline;
     // The template's life follows its connections' deadlines, reaped or not (persistence.hpp).

@@ -735,10 +735,9 @@ class director {
       return false;
     // conn::input_flags for a TCP/UDP packet with its L4 header.
     const std::uint8_t flags = proto == wire::ip_proto::tcp && pkt.has_l4_header() ? pkt.tcp_flags() : 0;
-    if (!(t.structure_version() == found_version ? t.plain_hit_found(ref, flags)
-                                                  : t.plain_hit(ref, key, flags)))
-      return false;
-    const std::uint32_t handle = t.dest(ref);
+    const std::uint32_t handle =
+        t.structure_version() == found_version || t.holds(ref, key) ? t.plain_hit_dest(ref, flags) : t.no_dest;
+    if (handle == t.no_dest) return false;
     const dest_runtime& d = snap_->dests[handle];
     if (!d.has_mac) return false;
     const forward_method m = d.spec.method;
