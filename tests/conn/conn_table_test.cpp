@@ -721,6 +721,14 @@ TEST_CASE("conn_table: plain_hit_dest answers a server only where apply_input_ru
         if (cond == 2) REQUIRE(table.set_dest_available(5, false) == errc::ok);
         const std::uint32_t d = table.plain_hit_dest(*r, flags);
         CHECK(table.plain_hit_found(*r, flags) == (d != table.no_dest));
+        CHECK(table.plain_hit(*r, k, flags) == (d != table.no_dest));
+        // The key form: with the table unchanged since the lookup the ref is taken as found;
+        // after a change it must still hold the key.
+        const std::uint64_t v = table.structure_version();
+        CHECK(table.plain_hit_dest(*r, k, v, flags) == d);
+        CHECK(table.plain_hit_dest(*r, k, v - 1, flags) == d);
+        CHECK(table.plain_hit_dest(*r, key<ipv4_address>(4, 40000, 100, 80, proto), v - 1, flags) == table.no_dest);
+        CHECK_FALSE(table.plain_hit(*r, key<ipv4_address>(4, 40000, 100, 80, proto), flags));
         const auto in = table.apply_input_rules(*r, flags, t0 + sec);
         const bool plain = in.action == input_action::hit && in.ref == *r;
         if (d != table.no_dest) {

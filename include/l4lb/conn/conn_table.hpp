@@ -481,22 +481,26 @@ class basic_conn_table {
     return apply_input_rules(r, tcp_flags, now);
   }
 
+  /// plain_hit_dest's "not a plain hit" (server handles are 24 bits).
+  static constexpr std::uint32_t no_dest = detail::npos32;
   /// Whether apply_input_rules(r, k, tcp_flags, now) would answer `hit` with `r` and change
   /// nothing: `r` still holds `k`, the packet is no SYN that could reuse the connection, and its
   /// server is available. The director's established-flow fast lane asks this first.
   [[nodiscard]] bool plain_hit(conn_ref r, const key_type& k, std::uint8_t tcp_flags) const noexcept {
-    if (r == no_conn || !holds(r, k)) return false;
-    return plain_hit_found(r, tcp_flags);
+    return r != no_conn && holds(r, k) && plain_hit_dest(r, tcp_flags) != no_dest;
   }
-  /// plain_hit for a live `r` that find_burst returned with no insert or removal since
-  /// (structure_version() unchanged), so that `r` still holds the key it was found for.
+  /// plain_hit answered as the connection's server (dest(r)), or no_dest: the lane needs both,
+  /// and reading the slot once saves its address decode (r / 15, r % 15). `r` is live and came
+  /// from find_burst(k) while structure_version() was `found_version`; with no insert or removal
+  /// since, it still holds `k` and the key compare is skipped.
+  [[nodiscard]] std::uint32_t plain_hit_dest(conn_ref r, const key_type& k, std::uint64_t found_version,
+                                             std::uint8_t tcp_flags) const noexcept {
+    return structure_version_ == found_version || holds(r, k) ? plain_hit_dest(r, tcp_flags) : no_dest;
+  }
+  /// plain_hit for a live `r` known to hold its key (found with no insert or removal since).
   [[nodiscard]] bool plain_hit_found(conn_ref r, std::uint8_t tcp_flags) const noexcept {
     return plain_hit_dest(r, tcp_flags) != no_dest;
   }
-  /// plain_hit_dest's "not a plain hit" (server handles are 24 bits).
-  static constexpr std::uint32_t no_dest = detail::npos32;
-  /// plain_hit_found answered as the connection's server (dest(r)), or no_dest for false: the
-  /// lane needs both, and reading the slot once saves its address decode (r / 15, r % 15).
   [[nodiscard]] std::uint32_t plain_hit_dest(conn_ref r, std::uint8_t tcp_flags) const noexcept {
     const std::uint64_t bits = conns_.slot(r).bits;
     const std::uint8_t protocol = detail::protocol_of(bits);

@@ -735,8 +735,7 @@ class director {
       return false;
     // conn::input_flags for a TCP/UDP packet with its L4 header.
     const std::uint8_t flags = proto == wire::ip_proto::tcp && pkt.has_l4_header() ? pkt.tcp_flags() : 0;
-    const std::uint32_t handle =
-        t.structure_version() == found_version || t.holds(ref, key) ? t.plain_hit_dest(ref, flags) : t.no_dest;
+    const std::uint32_t handle = t.plain_hit_dest(ref, key, found_version, flags);
     if (handle == t.no_dest) return false;
     const dest_runtime& d = snap_->dests[handle];
     if (!d.has_mac) return false;
